@@ -1,0 +1,75 @@
+//! The file as written. Every table rejects unknown fields; values whose meaning is checked
+//! later keep their span so the error can point at them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub admin: Option<Spanned<String>>,
+    #[serde(default)]
+    pub workers: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RawRoute>,
+    #[serde(default, rename = "service")]
+    pub services: BTreeMap<String, Spanned<RawService>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    #[serde(default, with = "humantime_serde")]
+    pub connect: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub request: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub idle: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    #[serde(default)]
+    pub path_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub methods: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub service: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    #[serde(default)]
+    pub balancer: Option<Spanned<String>>,
+    #[serde(default)]
+    pub hash_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timeouts: Option<RawTimeouts>,
+    pub upstreams: Spanned<Vec<RawUpstream>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub addr: Spanned<String>,
+    #[serde(default)]
+    pub weight: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub tier: u32,
+}

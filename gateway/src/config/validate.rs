@@ -1,0 +1,497 @@
+//! From the file as written to a [`Config`] the gateway can trust. Every rejection names
+//! the place in the file and what would have been valid there.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use http::{HeaderName, HeaderValue, Method};
+use switchyard_plugins::BalancerKind;
+use toml::Spanned;
+
+use super::raw::{RawConfig, RawRoute, RawService, RawTimeouts};
+use super::{
+    Config, ConfigError, HashKey, HostMatch, PathMatch, RouteConfig, ServiceConfig, Timeouts,
+    UpstreamConfig,
+};
+
+/// The admin listener when the file does not say otherwise: loopback only.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+const MAX_WORKERS: usize = 1024;
+const MAX_WEIGHT: u32 = 10_000;
+
+struct Ctx<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err<T>(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        message: String,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError::at(self.text, self.origin, span, message))
+    }
+
+    fn err_at<T, V>(&self, at: &Spanned<V>, message: String) -> Result<T, ConfigError> {
+        self.err(Some(at.span()), message)
+    }
+}
+
+pub fn validate(raw: RawConfig, text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let cx = Ctx { text, origin };
+    let listen = listen_addrs(&cx, &raw)?;
+    let admin = admin_addr(&cx, raw.admin.as_ref())?;
+    let workers = match &raw.workers {
+        Some(w) if *w.get_ref() > MAX_WORKERS => {
+            return cx.err_at(
+                w,
+                format!("workers must be 0 (one per core) to {MAX_WORKERS}"),
+            );
+        }
+        Some(w) => *w.get_ref(),
+        None => 0,
+    };
+    let defaults = merge_timeouts(Timeouts::default(), &raw.timeouts);
+
+    let mut services = Vec::with_capacity(raw.services.len());
+    for (name, service) in &raw.services {
+        services.push(service_config(&cx, name, service, defaults)?);
+    }
+    let mut routes = Vec::with_capacity(raw.routes.len());
+    let mut route_names = HashSet::new();
+    for (i, route) in raw.routes.iter().enumerate() {
+        let compiled = route_config(&cx, i, route, &services)?;
+        if !route_names.insert(compiled.name.clone()) {
+            let span = route.name.as_ref().map(Spanned::span);
+            return cx.err(
+                span,
+                format!(
+                    "duplicate route name `{}`; route names must be unique",
+                    compiled.name
+                ),
+            );
+        }
+        routes.push(compiled);
+    }
+    if routes.is_empty() {
+        return cx.err(
+            None,
+            "no routes: add at least one [[route]] with a `service`".to_owned(),
+        );
+    }
+    let warnings = warnings(&routes, &services);
+    Ok(Config {
+        listen,
+        admin,
+        workers,
+        routes,
+        services,
+        warnings,
+    })
+}
+
+fn listen_addrs(cx: &Ctx<'_>, raw: &RawConfig) -> Result<Vec<SocketAddr>, ConfigError> {
+    if raw.listen.get_ref().is_empty() {
+        return cx.err_at(
+            &raw.listen,
+            "listen is empty: give at least one address such as \"127.0.0.1:8080\"".into(),
+        );
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for addr in raw.listen.get_ref() {
+        let parsed = socket_addr(cx, addr)?;
+        if parsed.port() != 0 && !seen.insert(parsed) {
+            return cx.err_at(addr, format!("listen address `{parsed}` is given twice"));
+        }
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+fn admin_addr(
+    cx: &Ctx<'_>,
+    raw: Option<&Spanned<String>>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    match raw {
+        None => Ok(DEFAULT_ADMIN.parse().ok()),
+        Some(s) if s.get_ref() == "off" => Ok(None),
+        Some(s) => socket_addr(cx, s).map(Some),
+    }
+}
+
+/// A listen address: an IP literal and a port, no name resolution.
+fn socket_addr(cx: &Ctx<'_>, s: &Spanned<String>) -> Result<SocketAddr, ConfigError> {
+    s.get_ref().parse().or_else(|_| {
+        cx.err_at(
+            s,
+            format!(
+                "`{}` is not an IP:PORT address (e.g. \"127.0.0.1:8080\" or \"[::1]:8080\")",
+                s.get_ref()
+            ),
+        )
+    })
+}
+
+/// An upstream address: IP:PORT, or HOST:PORT resolved once here (off the hot path).
+fn upstream_addr(cx: &Ctx<'_>, s: &Spanned<String>) -> Result<SocketAddr, ConfigError> {
+    let text = s.get_ref();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return cx.err_at(
+            s,
+            format!(
+                "upstream address `{text}` has no port: write HOST:PORT, e.g. \"10.0.0.1:8080\""
+            ),
+        );
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return cx.err_at(
+            s,
+            format!("upstream address `{text}` is not HOST:PORT with a port from 1 to 65535"),
+        );
+    }
+    match text.to_socket_addrs().map(|mut it| it.next()) {
+        Ok(Some(addr)) => Ok(addr),
+        Ok(None) => cx.err_at(s, format!("upstream host `{host}` resolved to no address")),
+        Err(e) => cx.err_at(s, format!("cannot resolve upstream host `{host}`: {e}")),
+    }
+}
+
+fn merge_timeouts(base: Timeouts, raw: &RawTimeouts) -> Timeouts {
+    Timeouts {
+        connect: raw.connect.unwrap_or(base.connect),
+        request: raw.request.unwrap_or(base.request),
+        idle: raw.idle.unwrap_or(base.idle),
+    }
+}
+
+fn service_config(
+    cx: &Ctx<'_>,
+    name: &str,
+    raw: &Spanned<RawService>,
+    defaults: Timeouts,
+) -> Result<ServiceConfig, ConfigError> {
+    let service = raw.get_ref();
+    if !valid_name(name) {
+        return cx.err_at(
+            raw,
+            format!("service name `{name}` may only use letters, digits, `-`, `_` and `.`"),
+        );
+    }
+    let balancer = match &service.balancer {
+        None => BalancerKind::RoundRobin,
+        Some(b) => match b.get_ref().parse::<BalancerKind>() {
+            Ok(kind) => kind,
+            Err(e) => return cx.err_at(b, format!("service `{name}`: {e}")),
+        },
+    };
+    let hash_key = match (&service.hash_key, balancer.uses_key()) {
+        (None, true) => Some(HashKey::ClientIp),
+        (None, false) => None,
+        (Some(k), true) => Some(hash_key(cx, k)?),
+        (Some(k), false) => {
+            return cx.err_at(k, format!("service `{name}`: hash_key only applies to balancer = \"hash\" (this service uses \"{balancer}\")"));
+        }
+    };
+    if service.upstreams.get_ref().is_empty() {
+        return cx.err_at(
+            &service.upstreams,
+            format!("service `{name}` has no upstreams"),
+        );
+    }
+    let mut ids = HashSet::new();
+    let mut upstreams = Vec::new();
+    for up in service.upstreams.get_ref() {
+        let addr = upstream_addr(cx, &up.addr)?;
+        let id = up.addr.get_ref().clone();
+        if !ids.insert(id.clone()) {
+            return cx.err_at(
+                &up.addr,
+                format!("service `{name}` lists upstream `{id}` twice"),
+            );
+        }
+        let weight = match &up.weight {
+            None => 1,
+            Some(w) if (1..=MAX_WEIGHT).contains(w.get_ref()) => *w.get_ref(),
+            Some(w) => return cx.err_at(w, format!("weight must be from 1 to {MAX_WEIGHT}")),
+        };
+        upstreams.push(UpstreamConfig {
+            id,
+            addr,
+            weight,
+            tier: up.tier,
+        });
+    }
+    let timeouts = service
+        .timeouts
+        .as_ref()
+        .map_or(defaults, |t| merge_timeouts(defaults, t));
+    Ok(ServiceConfig {
+        name: name.to_owned(),
+        balancer,
+        hash_key,
+        timeouts,
+        upstreams,
+    })
+}
+
+fn hash_key(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<HashKey, ConfigError> {
+    let text = raw.get_ref();
+    let invalid =
+        || format!("hash_key `{text}` is not valid: use client_ip, header:NAME or cookie:NAME");
+    match text.split_once(':') {
+        None if text == "client_ip" => Ok(HashKey::ClientIp),
+        Some(("header", name)) => match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) => Ok(HashKey::Header(h)),
+            Err(_) => cx.err_at(raw, invalid()),
+        },
+        Some(("cookie", name)) if !name.is_empty() && !name.contains([';', '=', ' ']) => {
+            Ok(HashKey::Cookie(name.to_owned()))
+        }
+        _ => cx.err_at(raw, invalid()),
+    }
+}
+
+fn route_config(
+    cx: &Ctx<'_>,
+    index: usize,
+    raw: &RawRoute,
+    services: &[ServiceConfig],
+) -> Result<RouteConfig, ConfigError> {
+    let name = raw
+        .name
+        .as_ref()
+        .map_or_else(|| format!("route-{}", index + 1), |n| n.get_ref().clone());
+    let service = match services
+        .iter()
+        .position(|s| &s.name == raw.service.get_ref())
+    {
+        Some(i) => i,
+        None => {
+            let known: Vec<_> = services.iter().map(|s| s.name.as_str()).collect();
+            let known = if known.is_empty() {
+                "none are defined".to_owned()
+            } else {
+                known.join(", ")
+            };
+            return cx.err_at(
+                &raw.service,
+                format!(
+                    "route `{name}` names service `{}`, which is not defined; services: {known}",
+                    raw.service.get_ref()
+                ),
+            );
+        }
+    };
+    let host = raw.host.as_ref().map(|h| host_match(cx, h)).transpose()?;
+    let path = match (&raw.path_prefix, &raw.path) {
+        (Some(_), Some(p)) => {
+            return cx.err_at(
+                p,
+                format!("route `{name}` sets both path and path_prefix; keep one"),
+            );
+        }
+        (Some(p), None) => PathMatch::Prefix(path_text(cx, p)?),
+        (None, Some(p)) => PathMatch::Exact(path_text(cx, p)?),
+        (None, None) => PathMatch::Any,
+    };
+    let methods = raw
+        .methods
+        .iter()
+        .map(|m| match Method::from_bytes(m.get_ref().as_bytes()) {
+            Ok(method) if m.get_ref().bytes().all(|b| b.is_ascii_uppercase()) => Ok(method),
+            _ => cx.err_at(
+                m,
+                format!(
+                    "`{}` is not an HTTP method; write it in capitals, e.g. \"GET\"",
+                    m.get_ref()
+                ),
+            ),
+        })
+        .collect::<Result<_, _>>()?;
+    let headers = raw
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes());
+            let value = HeaderValue::from_str(v.get_ref());
+            match (name, value) {
+                (Ok(n), Ok(v)) => Ok((n, v)),
+                (Err(_), _) => cx.err_at(v, format!("`{k}` is not a valid header name")),
+                (_, Err(_)) => cx.err_at(
+                    v,
+                    format!("the value for header `{k}` is not a valid header value"),
+                ),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(RouteConfig {
+        name,
+        host,
+        path,
+        methods,
+        headers,
+        service,
+    })
+}
+
+fn host_match(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<HostMatch, ConfigError> {
+    let host = raw.get_ref().to_ascii_lowercase();
+    let (wildcard, bare) = match host.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, host.as_str()),
+    };
+    let ok = !bare.is_empty()
+        && bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !bare.starts_with('.');
+    if !ok {
+        return cx.err_at(raw, format!("host `{}` is not a host name: write e.g. \"api.example.com\" or \"*.example.com\" (no port, no scheme)", raw.get_ref()));
+    }
+    Ok(if wildcard {
+        HostMatch::Suffix(format!(".{bare}"))
+    } else {
+        HostMatch::Exact(host)
+    })
+}
+
+fn path_text(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<String, ConfigError> {
+    let p = raw.get_ref();
+    if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+        return cx.err_at(
+            raw,
+            format!("path `{p}` must start with `/` and hold no query, fragment or space"),
+        );
+    }
+    Ok(p.clone())
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Things worth an operator's attention that do not stop the config from loading.
+fn warnings(routes: &[RouteConfig], services: &[ServiceConfig]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, later) in routes.iter().enumerate() {
+        if let Some(earlier) = routes[..i].iter().find(|e| shadows(e, later)) {
+            out.push(format!(
+                "route `{}` can never match: route `{}` before it matches everything it does",
+                later.name, earlier.name
+            ));
+        }
+    }
+    for (i, s) in services.iter().enumerate() {
+        if !routes.iter().any(|r| r.service == i) {
+            out.push(format!("service `{}` is not used by any route", s.name));
+        }
+    }
+    out
+}
+
+/// Whether every request `later` matches is matched by `earlier` first.
+fn shadows(earlier: &RouteConfig, later: &RouteConfig) -> bool {
+    let host = match (&earlier.host, &later.host) {
+        (None, _) => true,
+        (Some(a), Some(b)) => {
+            a == b
+                || matches!((a, b), (HostMatch::Suffix(s), HostMatch::Exact(h) | HostMatch::Suffix(h)) if h.ends_with(s.as_str()))
+        }
+        (Some(_), None) => false,
+    };
+    let path = match (&earlier.path, &later.path) {
+        (PathMatch::Any, _) => true,
+        (PathMatch::Prefix(a), PathMatch::Prefix(b) | PathMatch::Exact(b)) => {
+            b.starts_with(a.as_str())
+        }
+        (PathMatch::Exact(a), PathMatch::Exact(b)) => a == b,
+        _ => false,
+    };
+    let methods = earlier.methods.is_empty()
+        || (!later.methods.is_empty() && later.methods.iter().all(|m| earlier.methods.contains(m)));
+    let headers = earlier.headers.iter().all(|h| later.headers.contains(h));
+    host && path && methods && headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+listen = ["127.0.0.1:8080"]
+[[route]]
+service = "api"
+[service.api]
+upstreams = [{ addr = "127.0.0.1:9000" }]
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(BASE, "t.toml").expect("valid");
+        assert_eq!(c.admin, Some("127.0.0.1:9901".parse().unwrap()));
+        assert_eq!(c.services[0].balancer, BalancerKind::RoundRobin);
+        assert_eq!(c.services[0].timeouts, Timeouts::default());
+        assert_eq!(c.routes[0].name, "route-1");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn hash_defaults_to_client_ip_and_parses_keys() {
+        let text = BASE.replace("[service.api]", "[service.api]\nbalancer = \"hash\"");
+        assert_eq!(
+            Config::parse(&text, "t").unwrap().services[0].hash_key,
+            Some(HashKey::ClientIp)
+        );
+        let text = BASE.replace(
+            "[service.api]",
+            "[service.api]\nbalancer = \"hash\"\nhash_key = \"cookie:sid\"",
+        );
+        assert_eq!(
+            Config::parse(&text, "t").unwrap().services[0].hash_key,
+            Some(HashKey::Cookie("sid".into()))
+        );
+    }
+
+    #[test]
+    fn shadowed_route_and_unused_service_warn() {
+        let text = r#"
+listen = ["127.0.0.1:8080"]
+[[route]]
+name = "all"
+path_prefix = "/"
+service = "a"
+[[route]]
+name = "api"
+path_prefix = "/api"
+service = "a"
+[service.a]
+upstreams = [{ addr = "127.0.0.1:9000" }]
+[service.b]
+upstreams = [{ addr = "127.0.0.1:9001" }]
+"#;
+        let w = Config::parse(text, "t").unwrap().warnings;
+        assert!(
+            w.iter().any(|m| m.contains("`api` can never match")),
+            "{w:?}"
+        );
+        assert!(w.iter().any(|m| m.contains("`b` is not used")), "{w:?}");
+    }
+
+    #[test]
+    fn wildcard_host_matches_subdomains_only() {
+        let text = BASE.replace("[[route]]", "[[route]]\nhost = \"*.Example.com\"");
+        let c = Config::parse(&text, "t").unwrap();
+        assert_eq!(
+            c.routes[0].host,
+            Some(HostMatch::Suffix(".example.com".into()))
+        );
+    }
+}

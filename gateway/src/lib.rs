@@ -1,0 +1,19 @@
+//! Switchyard gateway library: config, snapshots, the proxy data path, the admin listener
+//! and hot reload. The `switchyard` binary is a thin CLI over it; tests drive it directly.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+pub mod config;
+pub mod demo;
+mod gateway;
+mod listeners;
+pub mod proxy;
+mod reload;
+pub mod runtime_state;
+pub mod snapshot;
+mod watch;
+mod worker;
+
+pub use gateway::{ConfigSource, Gateway, Options, Shared};
+pub use reload::ReloadReport;

@@ -1,0 +1,144 @@
+//! The `switchyard` command line.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use switchyard::config::Config;
+use switchyard::{ConfigSource, Gateway, Options, demo};
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "A programmable edge gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with a config file; it is watched and reloaded on change and on SIGHUP.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Validate a config file without serving; prints warnings, exits 1 on an error.
+    Check { config: PathBuf },
+    /// Serve a built-in config in front of three in-process demo upstreams.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
+    },
+}
+
+#[derive(clap::Args)]
+struct Overrides {
+    /// Listen here instead of the config's `listen` (repeatable).
+    #[arg(long)]
+    listen: Vec<SocketAddr>,
+    /// Admin listener address instead of the config's, or `off`.
+    #[arg(long)]
+    admin: Option<String>,
+    /// Worker threads instead of the config's (0 = one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Check { config } => check(&config),
+        Command::Run { config, overrides } => {
+            let mut options = Options::file(config);
+            options.sighup = true;
+            if !overrides.listen.is_empty() {
+                options.listen = Some(overrides.listen);
+            }
+            options.admin = match overrides.admin.as_deref() {
+                None => None,
+                Some("off") => Some(None),
+                Some(a) => {
+                    Some(Some(a.parse().with_context(|| {
+                        format!("--admin `{a}` is not IP:PORT or off")
+                    })?))
+                }
+            };
+            options.workers = overrides.workers;
+            serve(options)
+        }
+        Command::Demo { listen, admin } => {
+            let upstreams = demo::start_upstreams().context("cannot start the demo upstreams")?;
+            let text = demo::config_text(listen, admin, &upstreams);
+            let mut options = Options::file("demo");
+            options.source = ConfigSource::Inline {
+                text,
+                origin: "<built-in demo config>".into(),
+            };
+            options.watch = false;
+            let gateway = Gateway::start(options)?;
+            let proxy = gateway.listen_addrs()[0];
+            tracing::info!(
+                "demo ready: try `curl -i http://{proxy}/` (round robin), `curl http://{proxy}/weighted` (5:1:1), \
+                 `curl -H 'x-user: alice' http://{proxy}/sticky` (hash), status at http://{}/status",
+                gateway
+                    .admin_addr()
+                    .map_or_else(|| "-".into(), |a| a.to_string())
+            );
+            wait_for_shutdown(gateway)
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = std::io::stdout().lock();
+    for w in &config.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    writeln!(
+        out,
+        "{}: ok ({} routes, {} services)",
+        path.display(),
+        config.routes.len(),
+        config.services.len()
+    )?;
+    Ok(())
+}
+
+fn serve(options: Options) -> anyhow::Result<()> {
+    let gateway = Gateway::start(options)?;
+    wait_for_shutdown(gateway)
+}
+
+fn wait_for_shutdown(gateway: Gateway) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            bail!("cannot install signal handlers");
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        Ok(())
+    })?;
+    tracing::info!("shutting down: draining in-flight requests");
+    gateway.shutdown();
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The response body the client receives: an upstream's body streamed through, or a short
+//! local answer. An enum rather than a boxed trait object: no allocation per response.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use switchyard_plugins::InFlight;
+
+use super::pool::{self, Sender};
+use crate::runtime_state::PoolKey;
+
+pub enum ProxyBody {
+    Upstream(UpstreamBody),
+    Local(Option<Bytes>),
+}
+
+/// An upstream's body with what must happen when it ends: the upstream stops counting the
+/// request as in flight, and its connection returns to the pool if it was read to the end.
+pub struct UpstreamBody {
+    inner: Incoming,
+    connection: Option<(PoolKey, Sender, Duration)>,
+    _in_flight: InFlight,
+}
+
+impl UpstreamBody {
+    pub fn new(
+        inner: Incoming,
+        key: PoolKey,
+        sender: Sender,
+        idle: Duration,
+        in_flight: InFlight,
+    ) -> Self {
+        Self {
+            inner,
+            connection: Some((key, sender, idle)),
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body dropped half-read (client gone) leaves its connection mid-response:
+        // dropping the sender closes it instead of pooling it.
+        if self.inner.is_end_stream()
+            && let Some((key, sender, idle)) = self.connection.take()
+        {
+            pool::put(key, sender, idle);
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ProxyBody::Upstream(up) => Pin::new(&mut up.inner).poll_frame(cx),
+            ProxyBody::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ProxyBody::Upstream(up) => up.inner.is_end_stream(),
+            ProxyBody::Local(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ProxyBody::Upstream(up) => up.inner.size_hint(),
+            ProxyBody::Local(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
+}
