@@ -122,6 +122,15 @@ pub struct Gateway {
 impl Gateway {
     /// Loads the config, binds every socket and starts serving. Returns once listening.
     pub fn start(options: Options) -> anyhow::Result<Gateway> {
+        // Watch before the first read: a change landing between the two is then never missed.
+        let (wake, woken) = mpsc::channel::<()>(1);
+        let watcher = match (&options.source, options.watch) {
+            (ConfigSource::File(p), true) => Some(
+                file_watch::watch_files(std::slice::from_ref(p), wake.clone())
+                    .with_context(|| format!("cannot watch {}", p.display()))?,
+            ),
+            _ => None,
+        };
         let mut shared = Shared {
             snapshots: ArcSwap::from_pointee(Snapshot::placeholder()),
             state: RuntimeState::default(),
@@ -166,16 +175,17 @@ impl Gateway {
                 stop.clone(),
             )?);
         }
-        let watch_files = match (&options.source, options.watch) {
-            (ConfigSource::File(p), true) => vec![p.clone()],
-            _ => Vec::new(),
-        };
         let control_shared = Arc::clone(&shared);
         let sighup = options.sighup;
+        let reloads = Reloads {
+            wake,
+            woken,
+            _watcher: watcher,
+        };
         threads.push(
             std::thread::Builder::new()
                 .name("switchyard-control".into())
-                .spawn(move || control(control_shared, admin_listener, watch_files, sighup, stop))
+                .spawn(move || control(control_shared, admin_listener, reloads, sighup, stop))
                 .context("cannot start the control thread")?,
         );
         tracing::info!(listen = ?listen, admin = ?admin, workers, "switchyard serving");
@@ -220,11 +230,18 @@ impl Drop for Gateway {
     }
 }
 
+/// What triggers a reload: file changes (the watcher lives as long as this), SIGHUP.
+struct Reloads {
+    wake: mpsc::Sender<()>,
+    woken: mpsc::Receiver<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
 /// The control thread: admin listener, config watcher and SIGHUP, on one small runtime.
 fn control(
     shared: Arc<Shared>,
     admin: Option<std::net::TcpListener>,
-    watch_files: Vec<PathBuf>,
+    reloads: Reloads,
     sighup: bool,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -238,19 +255,12 @@ fn control(
             return;
         }
     };
+    let Reloads {
+        wake,
+        mut woken,
+        _watcher,
+    } = reloads;
     runtime.block_on(async move {
-        let (wake, mut woken) = mpsc::channel::<()>(1);
-        let _watcher = if watch_files.is_empty() {
-            None
-        } else {
-            match file_watch::watch_files(&watch_files, wake.clone()) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot watch the config file; reload with SIGHUP or POST /reload");
-                    None
-                }
-            }
-        };
         if let Some(listener) = admin {
             match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => {

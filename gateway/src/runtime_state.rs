@@ -26,7 +26,7 @@ impl RuntimeState {
         Arc::clone(
             loads
                 .entry((service.to_owned(), upstream.to_owned()))
-                .or_insert_with(UpstreamLoad::new),
+                .or_default(),
         )
     }
 

@@ -1,1 +1,98 @@
+//! Test harness: real upstream HTTP servers on loopback, a real gateway started on a real
+//! config file, and a small HTTP/1.1 client. Every test builds on these.
 
+#![allow(clippy::unwrap_used)]
+
+pub mod client;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use switchyard::{Gateway, Options};
+
+pub use client::Client;
+pub use upstream::Upstream;
+
+/// Prefix every test config starts with: ephemeral ports for the proxy and admin listeners.
+pub const LISTEN_ANY: &str = "listen = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\nworkers = 2\n";
+
+/// A gateway serving a config file in its own temp directory.
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub config_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestGateway {
+    /// Writes `body` (after [`LISTEN_ANY`]) and starts a gateway watching it.
+    pub fn start(body: &str) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("switchyard.toml");
+        std::fs::write(&config_path, format!("{LISTEN_ANY}{body}")).unwrap();
+        let gateway = Gateway::start(Options::file(&config_path)).unwrap();
+        TestGateway {
+            gateway,
+            config_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.gateway.listen_addrs()[0]
+    }
+
+    pub fn admin(&self) -> SocketAddr {
+        self.gateway.admin_addr().unwrap()
+    }
+
+    /// Replaces the config the way deploy tools do: write a temp file, rename it over.
+    pub fn replace_config(&self, body: &str) {
+        let tmp = self.config_path.with_extension("toml.tmp");
+        std::fs::write(&tmp, format!("{LISTEN_ANY}{body}")).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    /// Rewrites the config file in place (truncate + write), as many editors do.
+    pub fn rewrite_config_in_place(&self, body: &str) {
+        std::fs::write(&self.config_path, format!("{LISTEN_ANY}{body}")).unwrap();
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.gateway.shared().snapshots.load().generation
+    }
+
+    pub async fn status(&self) -> serde_json::Value {
+        let r = Client::new(self.admin()).get("/status").await.unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    }
+}
+
+/// Polls `check` until it holds or `limit` passes; returns how long it took.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// `[[route]]` + `[service.NAME]` text for a service over the given upstreams.
+pub fn service_toml(name: &str, balancer: &str, upstreams: &[(SocketAddr, u32)]) -> String {
+    let ups: Vec<String> = upstreams
+        .iter()
+        .map(|(a, w)| format!("{{ addr = \"{a}\", weight = {w} }}"))
+        .collect();
+    format!(
+        "[service.{name}]\nbalancer = \"{balancer}\"\nupstreams = [{}]\n",
+        ups.join(", ")
+    )
+}

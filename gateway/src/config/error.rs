@@ -48,12 +48,13 @@ impl ConfigError {
     pub(super) fn from_toml(err: &toml::de::Error, text: &str, origin: &str) -> Self {
         // toml's message is already specific ("unknown field `x`, expected one of ...");
         // drop its own trailing newline so ours reads as one line.
-        Self::at(
-            text,
-            origin,
-            err.span(),
-            err.message().trim_end().to_owned(),
-        )
+        let mut message = err.message().trim_end().to_owned();
+        if message == "duplicate key"
+            && let Some(key) = err.span().and_then(|s| text.get(s))
+        {
+            message = format!("`{key}` is defined twice; every table and key may appear once");
+        }
+        Self::at(text, origin, err.span(), message)
     }
 
     /// Where the problem is, when it has a place: `(line, column)`, 1-based.
