@@ -39,6 +39,16 @@ impl TestGateway {
         }
     }
 
+    /// One catch-all route to service `web` over `upstreams` (weight 1 each), plus `extra`
+    /// appended to the `[service.web]` table.
+    pub fn single_service(balancer: &str, upstreams: &[&Upstream], extra: &str) -> TestGateway {
+        let set: Vec<_> = upstreams.iter().map(|u| (u.addr, 1)).collect();
+        Self::start(&format!(
+            "[[route]]\nservice = \"web\"\n{}{extra}",
+            service_toml("web", balancer, &set)
+        ))
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.gateway.listen_addrs()[0]
     }

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use switchyard::config::Config;
-use switchyard_tests::{Client, TestGateway, Upstream, service_toml};
+use switchyard_tests::{Client, TestGateway, Upstream};
 
 const GOOD_TAIL: &str = "[service.web]\nupstreams = [{ addr = \"127.0.0.1:9000\" }]\n";
 
@@ -190,10 +190,7 @@ fn raw_status(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_400_and_never_break_the_gateway() {
     let up = Upstream::start("a");
-    let gw = TestGateway::start(&format!(
-        "[[route]]\nservice = \"web\"\n{}",
-        service_toml("web", "round_robin", &[(up.addr, 1)])
-    ));
+    let gw = TestGateway::single_service("round_robin", &[&up], "");
     let addr = gw.addr();
     let long_header = format!(
         "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",

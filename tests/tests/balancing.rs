@@ -40,12 +40,7 @@ async fn round_robin_spreads_300_requests_evenly() {
         Upstream::start("b"),
         Upstream::start("c"),
     ];
-    let svc = service_toml(
-        "web",
-        "round_robin",
-        &[(ups[0].addr, 1), (ups[1].addr, 1), (ups[2].addr, 1)],
-    );
-    let gw = TestGateway::start(&(route_all("web") + &svc));
+    let gw = TestGateway::single_service("round_robin", &[&ups[0], &ups[1], &ups[2]], "");
     let mut client = Client::new(gw.addr());
     for _ in 0..300 {
         assert_eq!(client.get("/").await.unwrap().status, 200);
@@ -62,12 +57,7 @@ async fn least_conn_steers_away_from_a_busy_upstream() {
         Upstream::start("c"),
     ];
     ups[0].hold();
-    let svc = service_toml(
-        "web",
-        "least_conn",
-        &[(ups[0].addr, 1), (ups[1].addr, 1), (ups[2].addr, 1)],
-    );
-    let gw = TestGateway::start(&(route_all("web") + &svc));
+    let gw = TestGateway::single_service("least_conn", &[&ups[0], &ups[1], &ups[2]], "");
     let addr = gw.addr();
     let mut held = Vec::new();
     let mut served: HashMap<String, usize> = HashMap::new();
@@ -177,8 +167,7 @@ async fn consistent_hash_keeps_keys_when_one_of_ten_upstreams_leaves() {
 async fn ewma_prefers_the_faster_upstream() {
     let fast = Upstream::start("fast");
     let slow = Upstream::with_delay("slow", Duration::from_millis(20));
-    let svc = service_toml("web", "ewma", &[(fast.addr, 1), (slow.addr, 1)]);
-    let gw = TestGateway::start(&(route_all("web") + &svc));
+    let gw = TestGateway::single_service("ewma", &[&fast, &slow], "");
     let mut client = Client::new(gw.addr());
     for _ in 0..100 {
         assert_eq!(client.get("/").await.unwrap().status, 200);
@@ -199,12 +188,7 @@ async fn p2c_and_random_serve_every_upstream() {
             Upstream::start("b"),
             Upstream::start("c"),
         ];
-        let svc = service_toml(
-            "web",
-            balancer,
-            &[(ups[0].addr, 1), (ups[1].addr, 1), (ups[2].addr, 1)],
-        );
-        let gw = TestGateway::start(&(route_all("web") + &svc));
+        let gw = TestGateway::single_service(balancer, &[&ups[0], &ups[1], &ups[2]], "");
         let mut client = Client::new(gw.addr());
         for _ in 0..300 {
             assert_eq!(client.get("/").await.unwrap().status, 200);

@@ -44,11 +44,11 @@ async fn refused_connection_gets_502() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_upstream_gets_504_after_the_request_timeout() {
     let up = Upstream::with_delay("slow", Duration::from_secs(5));
-    let body = format!(
-        "[timeouts]\nrequest = \"200ms\"\n[[route]]\nservice = \"web\"\n{}",
-        service_toml("web", "round_robin", &[(up.addr, 1)])
+    let gw = TestGateway::single_service(
+        "round_robin",
+        &[&up],
+        "[service.web.timeouts]\nrequest = \"200ms\"\n",
     );
-    let gw = TestGateway::start(&body);
     let r = Client::new(gw.addr()).get("/").await.unwrap();
     assert_eq!(r.status, 504);
     assert!(r.text().contains("did not answer in time"), "{}", r.text());
@@ -57,10 +57,7 @@ async fn slow_upstream_gets_504_after_the_request_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwards_x_forwarded_and_strips_hop_by_hop() {
     let up = Upstream::start("a");
-    let gw = TestGateway::start(&format!(
-        "[[route]]\nservice = \"web\"\n{}",
-        service_toml("web", "round_robin", &[(up.addr, 1)])
-    ));
+    let gw = TestGateway::single_service("round_robin", &[&up], "");
     let r = Client::new(gw.addr())
         .request(
             "/headers",
@@ -92,10 +89,7 @@ async fn forwards_x_forwarded_and_strips_hop_by_hop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_connections_are_reused() {
     let up = Upstream::start("a");
-    let gw = TestGateway::start(&format!(
-        "[[route]]\nservice = \"web\"\n{}",
-        service_toml("web", "round_robin", &[(up.addr, 1)])
-    ));
+    let gw = TestGateway::single_service("round_robin", &[&up], "");
     let mut client = Client::new(gw.addr());
     for _ in 0..50 {
         assert_eq!(client.get("/").await.unwrap().status, 200);

@@ -8,7 +8,7 @@ use http::Request;
 use http_body_util::{BodyExt, StreamBody};
 use switchyard_tests::client::send_once;
 use switchyard_tests::upstream::ChunkStream;
-use switchyard_tests::{TestGateway, Upstream, service_toml};
+use switchyard_tests::{TestGateway, Upstream};
 
 const BODY: usize = 50 * 1024 * 1024;
 /// "A few MiB": hyper's per-connection buffers on three hops, plus allocator slack.
@@ -23,10 +23,7 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_mib_each_way_streams_without_buffering() {
     let up = Upstream::start("a");
-    let gw = TestGateway::start(&format!(
-        "[[route]]\nservice = \"web\"\n{}",
-        service_toml("web", "round_robin", &[(up.addr, 1)])
-    ));
+    let gw = TestGateway::single_service("round_robin", &[&up], "");
     // Warm every path once so one-time allocations (pools, runtimes, buffers) are counted
     // before the baseline, not as growth.
     upload(&gw, 1024 * 1024).await;
