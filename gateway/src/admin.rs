@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use switchyard_plugins::load::DEFAULT_EWMA_DECAY;
 
+use crate::config::{BalancerChoice, OnFailure};
 use crate::gateway::Shared;
 
 pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
@@ -83,16 +84,18 @@ fn status(shared: &Shared) -> serde_json::Value {
     let snapshot = shared.snapshots.load();
     let now = Instant::now();
     let (ok, failed) = shared.reloads();
+    let config = &snapshot.config;
     let services: Vec<_> = snapshot
         .services
         .iter()
-        .map(|s| {
+        .zip(&config.services)
+        .map(|(s, c)| {
             let upstreams: Vec<_> = s
                 .upstreams
                 .iter()
                 .map(|u| {
                     json!({
-                        "addr": u.id,
+                        "addr": &*u.id,
                         "resolved": u.addr.to_string(),
                         "weight": u.weight,
                         "tier": u.tier,
@@ -103,7 +106,11 @@ fn status(shared: &Shared) -> serde_json::Value {
                     })
                 })
                 .collect();
-            json!({ "name": s.name, "balancer": s.balancer.name(), "upstreams": upstreams })
+            let balancer = match c.balancer {
+                BalancerChoice::Native(kind) => kind.name().to_owned(),
+                BalancerChoice::Plugin(i) => format!("plugin:{}", config.plugins[i].name),
+            };
+            json!({ "name": s.name, "balancer": balancer, "retries": s.retries, "upstreams": upstreams })
         })
         .collect();
     json!({
@@ -115,7 +122,31 @@ fn status(shared: &Shared) -> serde_json::Value {
         "reloads": { "ok": ok, "failed": failed, "last": *shared.last_reload.lock() },
         "routes": snapshot.config.routes.iter().map(|r| json!({"name": r.name, "service": snapshot.config.services[r.service].name})).collect::<Vec<_>>(),
         "services": services,
+        "plugins": plugins(&snapshot),
     })
+}
+
+fn plugins(snapshot: &crate::snapshot::Snapshot) -> Vec<serde_json::Value> {
+    snapshot
+        .plugins
+        .iter()
+        .flatten()
+        .map(|p| {
+            json!({
+                "name": &*p.name,
+                "kind": p.kind.slot(),
+                "file": p.config.path.display().to_string(),
+                "digest": format!("{:032x}", p.digest),
+                "on_failure": match p.config.on_failure {
+                    OnFailure::FailOpen => "fail_open",
+                    OnFailure::FailClosed => "fail_closed",
+                },
+                "memory_bytes": p.config.memory,
+                "deadline_ms": p.config.deadline.as_secs_f64() * 1e3,
+                "metrics": p.runtime.metrics.to_json(),
+            })
+        })
+        .collect()
 }
 
 fn text(code: StatusCode, body: &str) -> Response<Full<Bytes>> {

@@ -69,6 +69,8 @@ pub struct Shared {
     pub(crate) workers: usize,
     pub(crate) listen: Vec<SocketAddr>,
     source: ConfigSource,
+    /// The config file and the plugin files it names; `None` when not watching.
+    watch: Option<file_watch::FileWatch>,
     overrides: (
         Option<Vec<SocketAddr>>,
         Option<Option<SocketAddr>>,
@@ -103,6 +105,18 @@ impl Shared {
         }
     }
 
+    /// Points the watcher at the files `config` reads (the config itself and its plugins).
+    pub(crate) fn watch_files_of(&self, config: &Config) {
+        let (Some(watch), ConfigSource::File(path)) = (&self.watch, &self.source) else {
+            return;
+        };
+        let mut files = vec![path.clone()];
+        files.extend(config.plugin_files().map(std::path::Path::to_path_buf));
+        if let Err(e) = watch.set_files(&files) {
+            tracing::warn!(error = %e, "cannot watch the plugin files; edit the config or send SIGHUP to reload them");
+        }
+    }
+
     pub fn reloads(&self) -> (u64, u64) {
         (
             self.reloads_ok.load(Ordering::Relaxed),
@@ -126,7 +140,7 @@ impl Gateway {
         let (wake, woken) = mpsc::channel::<()>(1);
         let watcher = match (&options.source, options.watch) {
             (ConfigSource::File(p), true) => Some(
-                file_watch::watch_files(std::slice::from_ref(p), wake.clone())
+                file_watch::FileWatch::new(std::slice::from_ref(p), wake.clone())
                     .with_context(|| format!("cannot watch {}", p.display()))?,
             ),
             _ => None,
@@ -143,6 +157,7 @@ impl Gateway {
             workers: 0,
             listen: Vec::new(),
             source: options.source.clone(),
+            watch: watcher,
             overrides: (options.listen.clone(), options.admin, options.workers),
         };
         let config = shared.load_config()?;
@@ -161,7 +176,8 @@ impl Gateway {
             .transpose()?;
         shared.workers = workers;
         shared.listen.clone_from(&listen);
-        let snapshot = Snapshot::build(config, 1, &shared.state)?;
+        shared.watch_files_of(&config);
+        let snapshot = Snapshot::build(config, 1, &shared.state, workers)?;
         shared.snapshots.store(Arc::new(snapshot));
         let shared = Arc::new(shared);
 
@@ -177,11 +193,7 @@ impl Gateway {
         }
         let control_shared = Arc::clone(&shared);
         let sighup = options.sighup;
-        let reloads = Reloads {
-            wake,
-            woken,
-            _watcher: watcher,
-        };
+        let reloads = Reloads { wake, woken };
         threads.push(
             std::thread::Builder::new()
                 .name("switchyard-control".into())
@@ -230,11 +242,10 @@ impl Drop for Gateway {
     }
 }
 
-/// What triggers a reload: file changes (the watcher lives as long as this), SIGHUP.
+/// What triggers a reload: file changes (the watcher lives in [`Shared`]), SIGHUP.
 struct Reloads {
     wake: mpsc::Sender<()>,
     woken: mpsc::Receiver<()>,
-    _watcher: Option<notify::RecommendedWatcher>,
 }
 
 /// The control thread: admin listener, config watcher and SIGHUP, on one small runtime.
@@ -255,11 +266,7 @@ fn control(
             return;
         }
     };
-    let Reloads {
-        wake,
-        mut woken,
-        _watcher,
-    } = reloads;
+    let Reloads { wake, mut woken } = reloads;
     runtime.block_on(async move {
         if let Some(listener) = admin {
             match tokio::net::TcpListener::from_std(listener) {

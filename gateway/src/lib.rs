@@ -1,10 +1,11 @@
 //! Switchyard gateway library: config, snapshots, the proxy data path, the admin listener
 //! and hot reload. The `switchyard` binary is a thin CLI over it; tests drive it directly.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod admin;
 pub mod config;
+mod pins;
 pub mod demo;
 mod gateway;
 mod listeners;
@@ -13,6 +14,7 @@ mod reload;
 pub mod runtime_state;
 pub mod snapshot;
 mod watch;
+pub mod wasm;
 mod worker;
 
 pub use gateway::{ConfigSource, Gateway, Options, Shared};

@@ -27,6 +27,11 @@ enum Command {
     },
     /// Validate a config file without serving; prints warnings, exits 1 on an error.
     Check { config: PathBuf },
+    /// Inspect Wasm plugin components.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Serve a built-in config in front of three in-process demo upstreams.
     Demo {
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -34,6 +39,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9901")]
         admin: SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Which policy worlds a component implements, and whether this gateway can load it.
+    Check { file: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -58,6 +69,9 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Check { config } => check(&config),
+        Command::Plugin {
+            command: PluginCommand::Check { file },
+        } => plugin_check(&file),
         Command::Run { config, overrides } => {
             let mut options = Options::file(config);
             options.sighup = true;
@@ -112,6 +126,36 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
         config.routes.len(),
         config.services.len()
     )?;
+    Ok(())
+}
+
+fn plugin_check(path: &std::path::Path) -> anyhow::Result<()> {
+    let worlds = switchyard::wasm::check_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = std::io::stdout().lock();
+    let mut loadable = false;
+    for (kind, verdict) in &worlds {
+        match verdict {
+            Ok(()) => {
+                loadable = true;
+                writeln!(
+                    out,
+                    "{}: implements {} (use it as a {} plugin): loads",
+                    path.display(),
+                    kind.world(),
+                    kind.slot()
+                )?;
+            }
+            Err(why) => writeln!(
+                out,
+                "{}: exports {} but cannot be loaded: {why}",
+                path.display(),
+                kind.world()
+            )?,
+        }
+    }
+    if !loadable {
+        bail!("{}: no world this gateway can load", path.display());
+    }
     Ok(())
 }
 

@@ -37,12 +37,19 @@ impl Shared {
                 let detail = describe_changes(&current.config, &config)
                     + &self.restart_notes(&current.config, &config);
                 let warnings = config.warnings.clone();
-                match Snapshot::build(config, generation, &self.state) {
+                // Even if the build fails, watch what this config names, so fixing a broken
+                // plugin file it points at triggers the next reload.
+                self.watch_files_of(&config);
+                match Snapshot::build(config, generation, &self.state, self.workers) {
                     Err(e) => self.reject(&current, e.to_string()),
                     Ok(next) => {
                         let next = Arc::new(next);
                         self.snapshots.store(Arc::clone(&next));
                         self.state.retain_loads(|s, u| next.names(s, u));
+                        self.state.retain_named(
+                            |p| next.config.plugins.iter().any(|c| c.name == p),
+                            |s| next.config.service(s).is_some(),
+                        );
                         self.reloads_ok
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::info!(generation, changes = %detail, "config reloaded");

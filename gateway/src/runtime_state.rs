@@ -5,9 +5,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use switchyard_plugins::UpstreamLoad;
+
+use crate::pins::PinTable;
+use crate::wasm::PluginRuntime;
 
 /// Index of an upstream address in every worker's connection pool.
 pub type PoolKey = u32;
@@ -16,6 +20,8 @@ pub type PoolKey = u32;
 pub struct RuntimeState {
     loads: Mutex<HashMap<(String, String), Arc<UpstreamLoad>>>,
     pool_keys: Mutex<HashMap<SocketAddr, PoolKey>>,
+    plugins: Mutex<HashMap<String, Arc<PluginRuntime>>>,
+    pins: Mutex<HashMap<String, Arc<PinTable>>>,
 }
 
 impl RuntimeState {
@@ -34,6 +40,28 @@ impl RuntimeState {
     /// in-flight requests keep their own `Arc`s.
     pub fn retain_loads(&self, keep: impl Fn(&str, &str) -> bool) {
         self.loads.lock().retain(|(s, u), _| keep(s, u));
+    }
+
+    /// A plugin's counters and shared store, by plugin name: they survive reloads and file
+    /// swaps of the plugin.
+    pub fn plugin_runtime(&self, name: &str) -> Arc<PluginRuntime> {
+        Arc::clone(self.plugins.lock().entry(name.to_owned()).or_default())
+    }
+
+    /// The affinity pins of a service, by service name: clients stay pinned across reloads.
+    pub fn pins(&self, service: &str, max_entries: usize, max_age: Duration) -> Arc<PinTable> {
+        let mut pins = self.pins.lock();
+        let table = pins
+            .entry(service.to_owned())
+            .or_insert_with(|| Arc::new(PinTable::new(max_entries, max_age)));
+        table.resize(max_entries, max_age);
+        Arc::clone(table)
+    }
+
+    /// Forgets the state of plugins and affinity tables the newest config no longer names.
+    pub fn retain_named(&self, plugin: impl Fn(&str) -> bool, service: impl Fn(&str) -> bool) {
+        self.plugins.lock().retain(|name, _| plugin(name));
+        self.pins.lock().retain(|name, _| service(name));
     }
 
     /// Stable pool index for an address. Keys are never reused, so a connection pooled

@@ -1,44 +1,92 @@
-//! Turning file changes into reloads. We watch the config file's directory, not the file:
-//! editors and deploy tools that write a temp file and rename it over the config replace the
-//! inode, which a watch on the file itself would lose.
+//! Turning file changes into reloads: the config file and every plugin file it names.
+//!
+//! We watch the files' directories, not the files: editors and deploy tools that write a temp
+//! file and rename it over replace the inode, which a watch on the file itself would lose.
+//! The set of files changes with the config, so it is shared with the watcher's callback and
+//! replaced after every reload that read a valid config.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
 /// Writes usually arrive as several events (truncate, write, close); wait this long after the
 /// first for the rest before reading the file.
 pub const DEBOUNCE: Duration = Duration::from_millis(60);
 
-/// Watches `files` and sends one `()` per burst of changes (coalesced: the channel holds one).
-pub fn watch_files(
-    files: &[PathBuf],
-    wake: mpsc::Sender<()>,
-) -> notify::Result<notify::RecommendedWatcher> {
-    let watched: Vec<PathBuf> = files.iter().map(|f| absolute(f)).collect();
-    let names = watched.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if matches!(event.kind, EventKind::Access(_)) {
-            return;
-        }
-        if event
-            .paths
-            .iter()
-            .any(|p| names.iter().any(|n| same_file_name(p, n)))
-        {
-            // Full means a reload is already pending, which will read the newest content.
-            let _ = wake.try_send(());
-        }
-    })?;
-    let mut dirs: Vec<&Path> = watched.iter().filter_map(|f| f.parent()).collect();
-    dirs.dedup();
-    for dir in dirs {
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+pub struct FileWatch {
+    watcher: Mutex<Watched>,
+    files: Arc<RwLock<Vec<PathBuf>>>,
+}
+
+struct Watched {
+    watcher: notify::RecommendedWatcher,
+    dirs: Vec<PathBuf>,
+}
+
+impl FileWatch {
+    /// Watches `files` and sends one `()` per burst of changes (coalesced: the channel holds
+    /// one).
+    pub fn new(files: &[PathBuf], wake: mpsc::Sender<()>) -> notify::Result<FileWatch> {
+        let shared: Arc<RwLock<Vec<PathBuf>>> = Arc::default();
+        let names = Arc::clone(&shared);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
+            let names = names.read();
+            if event
+                .paths
+                .iter()
+                .any(|p| names.iter().any(|n| same_file_name(p, n)))
+            {
+                // Full means a reload is already pending, which will read the newest content.
+                let _ = wake.try_send(());
+            }
+        })?;
+        let this = FileWatch {
+            watcher: Mutex::new(Watched {
+                watcher,
+                dirs: Vec::new(),
+            }),
+            files: shared,
+        };
+        this.set_files(files)?;
+        Ok(this)
     }
-    Ok(watcher)
+
+    /// Watches exactly `files` from now on.
+    pub fn set_files(&self, files: &[PathBuf]) -> notify::Result<()> {
+        let files: Vec<PathBuf> = files.iter().map(|f| absolute(f)).collect();
+        let mut dirs: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let mut guard = self.watcher.lock();
+        let watched = &mut *guard;
+        for dir in dirs.iter().filter(|d| !watched.dirs.contains(d)) {
+            watched.watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        let gone: Vec<PathBuf> = watched
+            .dirs
+            .iter()
+            .filter(|d| !dirs.contains(d))
+            .cloned()
+            .collect();
+        for dir in gone {
+            // A directory that vanished is already unwatched; nothing else can fail here.
+            let _ = watched.watcher.unwatch(&dir);
+        }
+        watched.dirs = dirs;
+        *self.files.write() = files;
+        Ok(())
+    }
 }
 
 fn absolute(path: &Path) -> PathBuf {

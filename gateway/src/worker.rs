@@ -24,6 +24,15 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// A client must send a complete request head within this (slowloris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+thread_local! {
+    static WORKER_INDEX: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The index of the worker running on this thread; `None` on other threads.
+pub fn current() -> Option<usize> {
+    WORKER_INDEX.get()
+}
+
 pub fn spawn(
     index: usize,
     shared: Arc<Shared>,
@@ -33,6 +42,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("switchyard-worker-{index}"))
         .spawn(move || {
+            WORKER_INDEX.set(Some(index));
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

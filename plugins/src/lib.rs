@@ -6,8 +6,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod affinity;
 pub mod balancer;
+pub mod failover;
 pub mod load;
+pub mod request;
+pub mod router;
 
+pub use affinity::{Affinity, AffinityKey};
 pub use balancer::{Balancer, BalancerKind, BuildError, PickContext, Target};
+pub use failover::{Attempt, AttemptOutcome, Failover, FailoverDecision, NoRetry};
 pub use load::{InFlight, UpstreamLoad};
+pub use request::RequestView;
+pub use router::{LocalResponse, Router, Routing};

@@ -74,6 +74,12 @@ impl UpstreamLoad {
 
     /// The latency estimate in nanoseconds as of `now`, decayed since the last sample
     /// (projected at read time, nothing is written). Zero when nothing was ever observed.
+    /// Peak EWMA in whole microseconds at `now`, saturating: the unit plugins see.
+    pub fn ewma_micros(&self, now: Instant) -> u32 {
+        let micros = self.ewma_nanos(now, DEFAULT_EWMA_DECAY) / 1000.0;
+        micros.clamp(0.0, f64::from(u32::MAX)) as u32
+    }
+
     pub fn ewma_nanos(&self, now: Instant, decay: Duration) -> f64 {
         let value = f64::from_bits(self.ewma_bits.load(Ordering::Relaxed));
         if value == 0.0 {

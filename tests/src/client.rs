@@ -43,7 +43,20 @@ impl Client {
     }
 
     pub async fn request(&mut self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Reply> {
-        let mut builder = Request::get(path).header("host", "test.local");
+        self.send("GET", path, headers).await
+    }
+
+    /// A bodiless request with any method.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "test.local");
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }

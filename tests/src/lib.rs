@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod client;
+pub mod plugins;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -28,7 +29,16 @@ pub struct TestGateway {
 impl TestGateway {
     /// Writes `body` (after [`LISTEN_ANY`]) and starts a gateway watching it.
     pub fn start(body: &str) -> TestGateway {
+        Self::start_with_plugins(body, &[])
+    }
+
+    /// Like [`TestGateway::start`], with Wasm plugins copied into the config's directory
+    /// first, each given as `(crate, file name)` (see [`plugins::wasm`]).
+    pub fn start_with_plugins(body: &str, plugins: &[(&str, &str)]) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
+        for (krate, file) in plugins {
+            plugins::install(krate, dir.path(), file);
+        }
         let config_path = dir.path().join("switchyard.toml");
         std::fs::write(&config_path, format!("{LISTEN_ANY}{body}")).unwrap();
         let gateway = Gateway::start(Options::file(&config_path)).unwrap();
@@ -47,6 +57,11 @@ impl TestGateway {
             "[[route]]\nservice = \"web\"\n{}{extra}",
             service_toml("web", balancer, &set)
         ))
+    }
+
+    /// The directory holding the config (and any plugin files).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -93,6 +108,17 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     None
+}
+
+/// Whether `task` finishes within half a second (a request to a held upstream never does).
+pub async fn finishes_soon<T>(task: &tokio::task::JoinHandle<T>) -> bool {
+    for _ in 0..100 {
+        if task.is_finished() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
 }
 
 /// `[[route]]` + `[service.NAME]` text for a service over the given upstreams.

@@ -34,6 +34,8 @@ struct State {
     holding: AtomicBool,
     released: Notify,
     hits: AtomicUsize,
+    /// When non-zero, every request is answered with this status.
+    fail_with: u16,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -43,7 +45,16 @@ impl Upstream {
         Self::with_delay(name, Duration::ZERO)
     }
 
+    /// Answers every request with `status` (and its name, like the others).
+    pub fn failing(name: &str, status: u16) -> Upstream {
+        Self::spawn(name, Duration::ZERO, status)
+    }
+
     pub fn with_delay(name: &str, delay: Duration) -> Upstream {
+        Self::spawn(name, delay, 0)
+    }
+
+    fn spawn(name: &str, delay: Duration, fail_with: u16) -> Upstream {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -53,6 +64,7 @@ impl Upstream {
             holding: AtomicBool::new(false),
             released: Notify::new(),
             hits: AtomicUsize::new(0),
+            fail_with,
         });
         let stop = Arc::new(Notify::new());
         let (st, sp) = (Arc::clone(&state), Arc::clone(&stop));
@@ -111,6 +123,11 @@ impl Drop for Upstream {
 
 async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     state.hits.fetch_add(1, Ordering::SeqCst);
+    if state.fail_with != 0 {
+        let mut r = text(&state.name, format!("{} fails", state.name));
+        *r.status_mut() = http::StatusCode::from_u16(state.fail_with).unwrap();
+        return Ok(r);
+    }
     let path = req.uri().path().to_owned();
     if path == "/sink" {
         let mut body = req.into_body();

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use switchyard_tests::{Client, TestGateway, Upstream, service_toml};
+use switchyard_tests::{Client, TestGateway, Upstream, finishes_soon, service_toml};
 
 fn route_all(service: &str) -> String {
     format!("[[route]]\nservice = \"{service}\"\n")
@@ -71,7 +71,7 @@ async fn least_conn_steers_away_from_a_busy_upstream() {
                 .to_owned()
         });
         // A request that lands on the held upstream never answers: leave it pending.
-        if wait_finished(&pending).await {
+        if finishes_soon(&pending).await {
             *served.entry(pending.await.unwrap()).or_default() += 1;
         } else {
             held.push(pending);
@@ -88,16 +88,6 @@ async fn least_conn_steers_away_from_a_busy_upstream() {
     for h in held {
         assert_eq!(h.await.unwrap(), "slow");
     }
-}
-
-async fn wait_finished<T>(task: &tokio::task::JoinHandle<T>) -> bool {
-    for _ in 0..100 {
-        if task.is_finished() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,17 +5,19 @@
 //! the runtime.
 
 mod error;
+mod plugins;
 mod raw;
 mod validate;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 use switchyard_plugins::BalancerKind;
 
 pub use error::ConfigError;
+pub use plugins::MAX_MEMORY as MAX_PLUGIN_MEMORY;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Sorted by name.
     pub services: Vec<ServiceConfig>,
+    /// Sorted by name.
+    pub plugins: Vec<PluginConfig>,
     /// Problems that do not stop the config from loading (e.g. a shadowed route).
     pub warnings: Vec<String>,
 }
@@ -39,8 +43,10 @@ pub struct RouteConfig {
     /// Empty: any method.
     pub methods: Vec<Method>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Index into [`Config::services`].
+    /// Index into [`Config::services`]: where the route sends, and the router's fallback.
     pub service: usize,
+    /// A router plugin (index into [`Config::plugins`]) that picks the service per request.
+    pub router: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +67,91 @@ pub enum PathMatch {
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub name: String,
-    pub balancer: BalancerKind,
-    /// What the `hash` balancer hashes; `None` for other balancers.
+    pub balancer: BalancerChoice,
+    /// What the `hash` balancer (or a balancer plugin) hashes; `None` when nothing uses it.
     pub hash_key: Option<HashKey>,
     pub timeouts: Timeouts,
     pub upstreams: Vec<UpstreamConfig>,
+    pub affinity: Option<AffinityConfig>,
+    pub retry: RetryConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalancerChoice {
+    Native(BalancerKind),
+    /// Index into [`Config::plugins`].
+    Plugin(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffinityConfig {
+    /// Index into [`Config::plugins`].
+    pub plugin: usize,
+    /// How long a pin lasts after its last use.
+    pub max_age: Duration,
+    /// Pins kept per service; the least recently used go first.
+    pub max_entries: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Extra tries after the first, at most.
+    pub attempts: u32,
+    pub failover: FailoverChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverChoice {
+    /// Built in: try another upstream when a connection could not be made (nothing was sent).
+    Default,
+    /// Index into [`Config::plugins`].
+    Plugin(usize),
+}
+
+/// A Wasm policy component and how it is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginConfig {
+    pub name: String,
+    /// Resolved against the config file's directory.
+    pub path: PathBuf,
+    /// Given to the plugin at construction.
+    pub config: String,
+    /// Which slot uses it; `None` when no slot names it (it is then not loaded).
+    pub kind: Option<PolicyKind>,
+    pub on_failure: OnFailure,
+    /// What serves when a balancer plugin fails open.
+    pub fallback: BalancerKind,
+    /// Linear memory limit in bytes.
+    pub memory: u64,
+    /// Longest a single call may run.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    Router,
+    Balancer,
+    Affinity,
+    Failover,
+}
+
+impl PolicyKind {
+    pub fn slot(self) -> &'static str {
+        match self {
+            PolicyKind::Router => "router",
+            PolicyKind::Balancer => "balancer",
+            PolicyKind::Affinity => "affinity",
+            PolicyKind::Failover => "failover",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Decide with the slot's native policy instead.
+    FailOpen,
+    /// Answer 503.
+    FailClosed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,10 +194,16 @@ impl Default for Timeouts {
 
 impl Config {
     /// Parses and validates `text`; `origin` names the file in error messages.
+    /// Plugin paths are taken relative to the current directory.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Self::parse_in(text, origin, Path::new("."))
+    }
+
+    /// Like [`Config::parse`], with plugin paths relative to `base_dir`.
+    pub fn parse_in(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
         let raw: raw::RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::from_toml(&e, text, origin))?;
-        validate::validate(raw, text, origin)
+        validate::validate(raw, text, origin, base_dir)
     }
 
     /// Reads and validates a config file. Blocking (file read, DNS for host names).
@@ -121,10 +213,19 @@ impl Config {
             file: origin.clone(),
             message: e.to_string(),
         })?;
-        Self::parse(&text, &origin)
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse_in(&text, &origin, base)
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The plugin files this config loads, for the watcher.
+    pub fn plugin_files(&self) -> impl Iterator<Item = &Path> {
+        self.plugins
+            .iter()
+            .filter(|p| p.kind.is_some())
+            .map(|p| p.path.as_path())
     }
 }

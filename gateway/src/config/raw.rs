@@ -21,6 +21,48 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     #[serde(default, rename = "service")]
     pub services: BTreeMap<String, Spanned<RawService>>,
+    #[serde(default, rename = "plugin")]
+    pub plugins: BTreeMap<String, Spanned<RawPlugin>>,
+}
+
+/// A policy slot: a built-in name (`"least_conn"`) or `{ plugin = "NAME" }`. Kept as a raw
+/// value so validation can say exactly which forms are valid.
+pub type RawPolicy = Spanned<toml::Value>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub path: Spanned<String>,
+    /// Passed to the plugin verbatim when a string, as JSON when a table.
+    #[serde(default)]
+    pub config: Option<toml::Value>,
+    #[serde(default)]
+    pub on_failure: Option<Spanned<String>>,
+    #[serde(default)]
+    pub fallback: Option<Spanned<String>>,
+    #[serde(default)]
+    pub memory: Option<Spanned<bytesize::ByteSize>>,
+    #[serde(default, with = "humantime_serde")]
+    pub deadline: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAffinity {
+    pub kind: RawPolicy,
+    #[serde(default, with = "humantime_serde")]
+    pub max_age: Option<Duration>,
+    #[serde(default)]
+    pub max_entries: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    #[serde(default)]
+    pub attempts: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub failover: Option<RawPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,18 +92,24 @@ pub struct RawRoute {
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
     pub service: Spanned<String>,
+    #[serde(default)]
+    pub router: Option<RawPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     #[serde(default)]
-    pub balancer: Option<Spanned<String>>,
+    pub balancer: Option<RawPolicy>,
     #[serde(default)]
     pub hash_key: Option<Spanned<String>>,
     #[serde(default)]
     pub timeouts: Option<RawTimeouts>,
     pub upstreams: Spanned<Vec<RawUpstream>>,
+    #[serde(default)]
+    pub affinity: Option<RawAffinity>,
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
 }
 
 #[derive(Debug, Deserialize)]

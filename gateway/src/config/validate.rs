@@ -3,14 +3,18 @@
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 use switchyard_plugins::BalancerKind;
 use toml::Spanned;
 
+use super::plugins::{self, PolicyRef};
 use super::raw::{RawConfig, RawRoute, RawService, RawTimeouts};
 use super::{
-    Config, ConfigError, HashKey, HostMatch, PathMatch, RouteConfig, ServiceConfig, Timeouts,
+    AffinityConfig, BalancerChoice, Config, ConfigError, FailoverChoice, HashKey, HostMatch,
+    PathMatch, PluginConfig, PolicyKind, RetryConfig, RouteConfig, ServiceConfig, Timeouts,
     UpstreamConfig,
 };
 
@@ -18,14 +22,19 @@ use super::{
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 const MAX_WORKERS: usize = 1024;
 const MAX_WEIGHT: u32 = 10_000;
+const MAX_RETRY_ATTEMPTS: u32 = 10;
+const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+const DEFAULT_AFFINITY_MAX_AGE: Duration = Duration::from_secs(3600);
+const DEFAULT_AFFINITY_MAX_ENTRIES: usize = 100_000;
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     text: &'a str,
     origin: &'a str,
+    pub(super) base_dir: &'a Path,
 }
 
 impl Ctx<'_> {
-    fn err<T>(
+    pub(super) fn err<T>(
         &self,
         span: Option<std::ops::Range<usize>>,
         message: String,
@@ -33,13 +42,22 @@ impl Ctx<'_> {
         Err(ConfigError::at(self.text, self.origin, span, message))
     }
 
-    fn err_at<T, V>(&self, at: &Spanned<V>, message: String) -> Result<T, ConfigError> {
+    pub(super) fn err_at<T, V>(&self, at: &Spanned<V>, message: String) -> Result<T, ConfigError> {
         self.err(Some(at.span()), message)
     }
 }
 
-pub fn validate(raw: RawConfig, text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let cx = Ctx { text, origin };
+pub fn validate(
+    raw: RawConfig,
+    text: &str,
+    origin: &str,
+    base_dir: &Path,
+) -> Result<Config, ConfigError> {
+    let cx = Ctx {
+        text,
+        origin,
+        base_dir,
+    };
     let listen = listen_addrs(&cx, &raw)?;
     let admin = admin_addr(&cx, raw.admin.as_ref())?;
     let workers = match &raw.workers {
@@ -54,14 +72,15 @@ pub fn validate(raw: RawConfig, text: &str, origin: &str) -> Result<Config, Conf
     };
     let defaults = merge_timeouts(Timeouts::default(), &raw.timeouts);
 
+    let mut plugins = plugins::plugins(&cx, &raw.plugins)?;
     let mut services = Vec::with_capacity(raw.services.len());
     for (name, service) in &raw.services {
-        services.push(service_config(&cx, name, service, defaults)?);
+        services.push(service_config(&cx, name, service, defaults, &mut plugins)?);
     }
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut route_names = HashSet::new();
     for (i, route) in raw.routes.iter().enumerate() {
-        let compiled = route_config(&cx, i, route, &services)?;
+        let compiled = route_config(&cx, i, route, &services, &mut plugins)?;
         if !route_names.insert(compiled.name.clone()) {
             let span = route.name.as_ref().map(Spanned::span);
             return cx.err(
@@ -80,13 +99,14 @@ pub fn validate(raw: RawConfig, text: &str, origin: &str) -> Result<Config, Conf
             "no routes: add at least one [[route]] with a `service`".to_owned(),
         );
     }
-    let warnings = warnings(&routes, &services);
+    let warnings = warnings(&routes, &services, &plugins);
     Ok(Config {
         listen,
         admin,
         workers,
         routes,
         services,
+        plugins,
         warnings,
     })
 }
@@ -174,6 +194,7 @@ fn service_config(
     name: &str,
     raw: &Spanned<RawService>,
     defaults: Timeouts,
+    plugins: &mut [PluginConfig],
 ) -> Result<ServiceConfig, ConfigError> {
     let service = raw.get_ref();
     if !valid_name(name) {
@@ -183,18 +204,76 @@ fn service_config(
         );
     }
     let balancer = match &service.balancer {
-        None => BalancerKind::RoundRobin,
-        Some(b) => match b.get_ref().parse::<BalancerKind>() {
-            Ok(kind) => kind,
-            Err(e) => return cx.err_at(b, format!("service `{name}`: {e}")),
-        },
+        None => BalancerChoice::Native(BalancerKind::RoundRobin),
+        Some(b) => {
+            let natives = BalancerKind::ALL.map(BalancerKind::name);
+            match plugins::policy_ref(cx, b, PolicyKind::Balancer, &natives, plugins)? {
+                PolicyRef::Native(n) => match n.parse::<BalancerKind>() {
+                    Ok(kind) => BalancerChoice::Native(kind),
+                    Err(e) => return cx.err_at(b, format!("service `{name}`: {e}")),
+                },
+                PolicyRef::Plugin(i) => BalancerChoice::Plugin(i),
+            }
+        }
     };
-    let hash_key = match (&service.hash_key, balancer.uses_key()) {
-        (None, true) => Some(HashKey::ClientIp),
-        (None, false) => None,
+    // A plugin may place by the key too, and its fallback may be `hash`.
+    let (uses_key, accepts_key, shown) = match balancer {
+        BalancerChoice::Native(kind) => (kind.uses_key(), kind.uses_key(), kind.name()),
+        BalancerChoice::Plugin(i) => (plugins[i].fallback.uses_key(), true, "a plugin"),
+    };
+    let hash_key = match (&service.hash_key, accepts_key) {
+        (None, _) => uses_key.then_some(HashKey::ClientIp),
         (Some(k), true) => Some(hash_key(cx, k)?),
         (Some(k), false) => {
-            return cx.err_at(k, format!("service `{name}`: hash_key only applies to balancer = \"hash\" (this service uses \"{balancer}\")"));
+            return cx.err_at(k, format!("service `{name}`: hash_key only applies to balancer = \"hash\" or a plugin (this service uses \"{shown}\")"));
+        }
+    };
+    let affinity = match &service.affinity {
+        None => None,
+        Some(a) => {
+            let PolicyRef::Plugin(plugin) =
+                plugins::policy_ref(cx, &a.kind, PolicyKind::Affinity, &[], plugins)?
+            else {
+                return cx.err_at(&a.kind, format!("service `{name}`: affinity kind must be {{ plugin = \"NAME\" }}"));
+            };
+            let max_entries = match &a.max_entries {
+                None => DEFAULT_AFFINITY_MAX_ENTRIES,
+                Some(n) if *n.get_ref() >= 1 => *n.get_ref(),
+                Some(n) => return cx.err_at(n, "max_entries must be at least 1".to_owned()),
+            };
+            Some(AffinityConfig {
+                plugin,
+                max_age: a.max_age.unwrap_or(DEFAULT_AFFINITY_MAX_AGE),
+                max_entries,
+            })
+        }
+    };
+    let retry = match &service.retry {
+        None => RetryConfig {
+            attempts: 0,
+            failover: FailoverChoice::Default,
+        },
+        Some(r) => {
+            let attempts = match &r.attempts {
+                None => DEFAULT_RETRY_ATTEMPTS,
+                Some(n) if *n.get_ref() <= MAX_RETRY_ATTEMPTS => *n.get_ref(),
+                Some(n) => {
+                    return cx.err_at(
+                        n,
+                        format!("retry attempts must be from 0 to {MAX_RETRY_ATTEMPTS}"),
+                    );
+                }
+            };
+            let failover = match &r.failover {
+                None => FailoverChoice::Default,
+                Some(f) => {
+                    match plugins::policy_ref(cx, f, PolicyKind::Failover, &["default"], plugins)? {
+                        PolicyRef::Native(_) => FailoverChoice::Default,
+                        PolicyRef::Plugin(i) => FailoverChoice::Plugin(i),
+                    }
+                }
+            };
+            RetryConfig { attempts, failover }
         }
     };
     if service.upstreams.get_ref().is_empty() {
@@ -236,6 +315,8 @@ fn service_config(
         hash_key,
         timeouts,
         upstreams,
+        affinity,
+        retry,
     })
 }
 
@@ -261,6 +342,7 @@ fn route_config(
     index: usize,
     raw: &RawRoute,
     services: &[ServiceConfig],
+    plugins: &mut [PluginConfig],
 ) -> Result<RouteConfig, ConfigError> {
     let name = raw
         .name
@@ -329,6 +411,13 @@ fn route_config(
             }
         })
         .collect::<Result<_, _>>()?;
+    let router = match &raw.router {
+        None => None,
+        Some(r) => match plugins::policy_ref(cx, r, PolicyKind::Router, &[], plugins)? {
+            PolicyRef::Plugin(i) => Some(i),
+            PolicyRef::Native(_) => None,
+        },
+    };
     Ok(RouteConfig {
         name,
         host,
@@ -336,6 +425,7 @@ fn route_config(
         methods,
         headers,
         service,
+        router,
     })
 }
 
@@ -371,7 +461,7 @@ fn path_text(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<String, ConfigError>
     Ok(p.clone())
 }
 
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -379,8 +469,18 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Things worth an operator's attention that do not stop the config from loading.
-fn warnings(routes: &[RouteConfig], services: &[ServiceConfig]) -> Vec<String> {
+fn warnings(
+    routes: &[RouteConfig],
+    services: &[ServiceConfig],
+    plugins: &[PluginConfig],
+) -> Vec<String> {
     let mut out = Vec::new();
+    for plugin in plugins.iter().filter(|p| p.kind.is_none()) {
+        out.push(format!(
+            "plugin `{}` is not used by any route or service, so it is not loaded",
+            plugin.name
+        ));
+    }
     for (i, later) in routes.iter().enumerate() {
         if let Some(earlier) = routes[..i].iter().find(|e| shadows(e, later)) {
             out.push(format!(
@@ -389,8 +489,10 @@ fn warnings(routes: &[RouteConfig], services: &[ServiceConfig]) -> Vec<String> {
             ));
         }
     }
+    // A router plugin may send anywhere, so no service is provably unused then.
+    let routers = routes.iter().any(|r| r.router.is_some());
     for (i, s) in services.iter().enumerate() {
-        if !routes.iter().any(|r| r.service == i) {
+        if !routers && !routes.iter().any(|r| r.service == i) {
             out.push(format!("service `{}` is not used by any route", s.name));
         }
     }

@@ -10,6 +10,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::body::RequestBody;
 use super::pool::{self, Sender};
 use crate::config::Timeouts;
 use crate::runtime_state::PoolKey;
@@ -44,6 +45,14 @@ impl ForwardError {
             ForwardError::ConnectTimeout { .. } | ForwardError::Timeout { .. }
         )
     }
+
+    /// Whether the request may have reached the upstream (no connection: it cannot have).
+    pub fn maybe_sent(&self) -> bool {
+        matches!(
+            self,
+            ForwardError::Timeout { .. } | ForwardError::Exchange { .. }
+        )
+    }
 }
 
 /// Sends `req` and returns the response head with the connection it came on, which goes
@@ -52,7 +61,7 @@ pub async fn exchange(
     addr: SocketAddr,
     key: PoolKey,
     timeouts: &Timeouts,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
 ) -> Result<(Response<Incoming>, Sender), ForwardError> {
     loop {
         let (mut sender, reused) = match pool::take(key) {

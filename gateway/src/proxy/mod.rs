@@ -1,7 +1,10 @@
 //! The data path, one request at a time, in the order it happens:
 //!
-//! route → pick → forward → feedback (the in-flight guard rides the response body) → respond.
+//! route (a router plugin may pick the service) → affinity → pick → forward (with retries
+//! when the service has them) → feedback (the in-flight guard rides the response body) →
+//! respond.
 
+mod attempts;
 mod body;
 mod forward;
 mod headers;
@@ -11,16 +14,23 @@ mod respond;
 mod route;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use http::{Request, Response, Version};
+use arc_swap::{ArcSwap, Guard};
+use http::header::SET_COOKIE;
+use http::{HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
 use switchyard_plugins::load::Outcome;
+use switchyard_plugins::{AffinityKey, InFlight, LocalResponse, RequestView, Routing};
 
 pub use body::ProxyBody;
+use body::{RequestBody, UpstreamBody};
 pub use headers::ClientFacts;
+use pool::Sender;
 use respond::{Refusal, refuse};
 
+use crate::runtime_state::PoolKey;
 use crate::snapshot::Snapshot;
 
 /// What the proxy keeps per client connection.
@@ -29,6 +39,8 @@ pub struct ClientConn {
     pub facts: ClientFacts,
     /// Hash of the peer IP, for `hash_key = "client_ip"`, computed once per connection.
     pub ip_hash: u64,
+    /// The peer IP as text, for policies.
+    pub ip_text: Box<str>,
 }
 
 impl ClientConn {
@@ -47,55 +59,164 @@ impl ClientConn {
                 proto: http::HeaderValue::from_static(proto),
             },
             ip_hash,
+            ip_text: ip_text.into_boxed_str(),
         }
     }
+}
+
+/// Where a request goes, decided under one snapshot load.
+struct Decision {
+    service: usize,
+    upstream: usize,
+    /// A new affinity pin's cookie for the client.
+    set_cookie: Option<HeaderValue>,
+}
+
+/// A request answered before reaching an upstream.
+enum Early {
+    Refuse(Refusal),
+    Local(LocalResponse),
 }
 
 /// Serves one request. Never fails: every problem becomes a response naming it.
 pub async fn handle(
     snapshots: &ArcSwap<Snapshot>,
     client: &ClientConn,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let host = route::request_host(&req);
     if host.is_none() && req.version() == Version::HTTP_11 {
         return refuse(Refusal::MissingHost);
     }
-    // Everything this request needs from the snapshot is taken here, under one load, so no
-    // snapshot guard is held across the await below; a reload meanwhile changes nothing for it.
-    let (addr, key, timeouts, mut in_flight) = {
-        let snapshot = snapshots.load();
-        let Some(route) = route::find(&snapshot.config.routes, &req, host) else {
-            return refuse(Refusal::NoRoute);
-        };
-        let service = &snapshot.services[snapshot.config.routes[route].service];
-        let Some(upstream) = pick::upstream(service, &req, client.ip_hash) else {
-            return refuse(Refusal::NoUpstream);
-        };
-        (
-            upstream.addr,
-            upstream.pool_key,
-            service.timeouts,
-            upstream.load.start(),
-        )
+    let snapshot = snapshots.load();
+    let decision = match decide(&snapshot, client, &req, host) {
+        Ok(d) => d,
+        Err(Early::Refuse(why)) => return refuse(why),
+        Err(Early::Local(answer)) => return respond::local(answer),
     };
+    let service = &snapshot.services[decision.service];
+    if service.retries > 0 {
+        // Retries pick again after an await, so this request keeps its snapshot alive.
+        return attempts::run(Guard::into_inner(snapshot), decision, client, req).await;
+    }
+    // Everything the single attempt needs is copied out here, so no snapshot guard is held
+    // across the await; a reload meanwhile changes nothing for this request.
+    let upstream = &service.upstreams[decision.upstream];
+    let (addr, key, timeouts) = (upstream.addr, upstream.pool_key, service.timeouts);
+    let mut in_flight = upstream.load.start();
+    drop(snapshot);
+    let (parts, body) = req.into_parts();
+    let mut req = Request::from_parts(parts, RequestBody::Client(body));
     headers::to_upstream(&mut req, &client.facts);
     match forward::exchange(addr, key, &timeouts, req).await {
         Ok((response, sender)) => {
             in_flight.report(Outcome::Answered);
-            let (mut parts, incoming) = response.into_parts();
-            headers::to_client(&mut parts.headers);
-            let body = body::UpstreamBody::new(incoming, key, sender, timeouts.idle, in_flight);
-            Response::from_parts(parts, ProxyBody::Upstream(body))
+            let to = Upstreamed {
+                key,
+                sender,
+                idle: timeouts.idle,
+                in_flight,
+            };
+            to.respond(response, decision.set_cookie)
         }
         Err(e) => {
             in_flight.report(Outcome::Failed);
             tracing::warn!(peer = %client.peer, upstream = %addr, error = %e, "upstream exchange failed");
-            refuse(if e.is_timeout() {
-                Refusal::UpstreamTimeout
-            } else {
-                Refusal::UpstreamFailed
-            })
+            refuse(Refusal::for_error(&e))
         }
+    }
+}
+
+fn decide(
+    snapshot: &Snapshot,
+    client: &ClientConn,
+    req: &Request<Incoming>,
+    host: Option<&str>,
+) -> Result<Decision, Early> {
+    let Some(route) = route::find(&snapshot.config.routes, req, host) else {
+        return Err(Early::Refuse(Refusal::NoRoute));
+    };
+    let view = RequestView {
+        method: req.method(),
+        host: host.unwrap_or(""),
+        path_and_query: req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
+        client_ip: &client.ip_text,
+        headers: req.headers(),
+    };
+    let own = snapshot.config.routes[route].service;
+    let service_index = match snapshot.routers.get(route).and_then(Option::as_ref) {
+        None => own,
+        Some(router) => match router.route(&view) {
+            Routing::Default => own,
+            Routing::Service(i) => i,
+            Routing::Respond(answer) => return Err(Early::Local(answer)),
+        },
+    };
+    let Some(service) = snapshot.services.get(service_index) else {
+        return Err(Early::Refuse(Refusal::NoUpstream));
+    };
+    let mut new_pin = None;
+    if let Some(affinity) = &service.affinity {
+        match affinity.policy.key(&view) {
+            AffinityKey::None => {}
+            AffinityKey::Refuse => {
+                return Err(Early::Local(LocalResponse::unavailable(
+                    "the affinity plugin failed",
+                )));
+            }
+            AffinityKey::Key(key) => {
+                let now = Instant::now();
+                let pinned = affinity.pins.get(&key, now);
+                if let Some(upstream) = pinned.and_then(|id| pick::pinned(service, &id)) {
+                    return Ok(Decision {
+                        service: service_index,
+                        upstream,
+                        set_cookie: None,
+                    });
+                }
+                new_pin = Some((key, now));
+            }
+        }
+    }
+    let Some(upstream) = pick::upstream(service, req, &view, client.ip_hash) else {
+        return Err(Early::Refuse(Refusal::NoUpstream));
+    };
+    let set_cookie = match (new_pin, &service.affinity) {
+        (Some((key, now)), Some(affinity)) => {
+            let id = &service.upstreams[upstream].id;
+            let cookie = affinity.policy.pinned(&key, id);
+            affinity.pins.pin(key, Arc::clone(id), now);
+            cookie.and_then(|c| HeaderValue::from_str(&c).ok())
+        }
+        _ => None,
+    };
+    Ok(Decision {
+        service: service_index,
+        upstream,
+        set_cookie,
+    })
+}
+
+/// What stays with an upstream response until its body ends.
+struct Upstreamed {
+    key: PoolKey,
+    sender: Sender,
+    idle: Duration,
+    in_flight: InFlight,
+}
+
+impl Upstreamed {
+    fn respond(
+        self,
+        response: Response<Incoming>,
+        set_cookie: Option<HeaderValue>,
+    ) -> Response<ProxyBody> {
+        let (mut parts, incoming) = response.into_parts();
+        headers::to_client(&mut parts.headers);
+        if let Some(cookie) = set_cookie {
+            parts.headers.append(SET_COOKIE, cookie);
+        }
+        let body = UpstreamBody::new(incoming, self.key, self.sender, self.idle, self.in_flight);
+        Response::from_parts(parts, ProxyBody::Upstream(body))
     }
 }

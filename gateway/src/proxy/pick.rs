@@ -3,28 +3,56 @@
 
 use http::Request;
 use http::header::COOKIE;
-use switchyard_plugins::PickContext;
+use switchyard_plugins::{PickContext, RequestView};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::HashKey;
-use crate::snapshot::{Service, Upstream};
+use crate::snapshot::Service;
 
-/// The chosen upstream, or `None` when the service has nothing to offer.
-pub fn upstream<'s, B>(
-    service: &'s Service,
+/// Index (into the service's upstreams) of the chosen upstream, or `None` when the service
+/// has nothing to offer.
+pub fn upstream<B>(
+    service: &Service,
     req: &Request<B>,
+    view: &RequestView<'_>,
     client_ip_hash: u64,
-) -> Option<&'s Upstream> {
+) -> Option<usize> {
     let ctx = PickContext {
         key_hash: service
             .hash_key
             .as_ref()
             .and_then(|k| key_hash(k, req, client_ip_hash)),
+        request: Some(view),
     };
     let tier = service.tiers.first()?;
     let index = tier.balancer.pick(&ctx)?;
-    let member = *tier.members.get(index)?;
-    service.upstreams.get(member)
+    tier.members.get(index).copied()
+}
+
+/// For a retry: an upstream of the serving tier not tried yet. The balancer is asked first
+/// (a few times, so its policy still shapes retries); failing that, the first untried one.
+pub fn untried(service: &Service, tried: &[bool]) -> Option<usize> {
+    let tier = service.tiers.first()?;
+    let ctx = PickContext::default();
+    for _ in 0..3 {
+        let member = *tier.members.get(tier.balancer.pick(&ctx)?)?;
+        if !tried.get(member).copied().unwrap_or(true) {
+            return Some(member);
+        }
+    }
+    tier.members
+        .iter()
+        .copied()
+        .find(|&m| !tried.get(m).copied().unwrap_or(true))
+}
+
+/// The upstream a pin names, if it is still in the serving tier.
+pub fn pinned(service: &Service, id: &str) -> Option<usize> {
+    let tier = service.tiers.first()?;
+    tier.members
+        .iter()
+        .copied()
+        .find(|&m| service.upstreams.get(m).is_some_and(|u| &*u.id == id))
 }
 
 fn key_hash<B>(key: &HashKey, req: &Request<B>, client_ip_hash: u64) -> Option<u64> {

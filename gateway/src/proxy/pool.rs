@@ -5,15 +5,15 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 
+use super::body::RequestBody;
 use crate::runtime_state::PoolKey;
 
 /// Idle connections kept per upstream per worker; beyond this a finished one is closed.
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
 
-pub type Sender = SendRequest<Incoming>;
+pub type Sender = SendRequest<RequestBody>;
 
 struct Idle {
     sender: Sender,

@@ -4,6 +4,8 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 
+use switchyard_plugins::LocalResponse;
+
 use super::body::ProxyBody;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    pub fn for_error(e: &super::forward::ForwardError) -> Self {
+        if e.is_timeout() {
+            Refusal::UpstreamTimeout
+        } else {
+            Refusal::UpstreamFailed
+        }
+    }
+
     fn status(self) -> StatusCode {
         match self {
             Refusal::MissingHost => StatusCode::BAD_REQUEST,
@@ -39,6 +49,39 @@ impl Refusal {
             Refusal::UpstreamTimeout => "switchyard: the upstream did not answer in time\n",
         }
     }
+}
+
+/// A policy's own answer (a router responding directly, a fail-closed plugin, a failover
+/// giving up). Its parts were validated by the policy adapter.
+pub fn local(answer: LocalResponse) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::Local(Some(Bytes::from(answer.body))));
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (name, value) in answer.headers {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().append(n, v);
+        }
+    }
+    response
+}
+
+/// A bare status chosen by a failover policy.
+pub fn status(code: u16) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body = format!(
+        "switchyard: {} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut response = Response::new(ProxyBody::Local(Some(Bytes::from(body))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 pub fn refuse(why: Refusal) -> Response<ProxyBody> {

@@ -81,9 +81,10 @@ mod tests {
     use super::super::test_support::targets;
     use super::*;
 
-    fn key(i: u64) -> PickContext {
+    fn key(i: u64) -> PickContext<'static> {
         PickContext {
             key_hash: Some(xxh3_64_with_seed(&i.to_le_bytes(), 0)),
+            request: None,
         }
     }
 

@@ -17,6 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::load::UpstreamLoad;
+use crate::request::RequestView;
 
 /// One upstream as a balancer sees it.
 #[derive(Debug, Clone)]
@@ -32,17 +33,19 @@ pub struct Target {
 
 /// What a balancer may know about the request it places.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PickContext {
+pub struct PickContext<'a> {
     /// Hash of the request's affinity key (client IP, header, cookie) when the service
     /// declares one; consistent-hashing balancers place by it.
     pub key_hash: Option<u64>,
+    /// The request itself, for policies that look at more than the key (plugins).
+    pub request: Option<&'a RequestView<'a>>,
 }
 
 /// Picks an upstream per request. Implementations are immutable after build except for
 /// lock-free counters, so one instance serves every worker thread.
 pub trait Balancer: Send + Sync + 'static {
     /// Index into the targets the balancer was built from, or `None` when it has none.
-    fn pick(&self, ctx: &PickContext) -> Option<usize>;
+    fn pick(&self, ctx: &PickContext<'_>) -> Option<usize>;
 }
 
 /// The native built-in balancers, by config name.
@@ -188,6 +191,7 @@ mod tests {
             for i in 0..100u64 {
                 let ctx = PickContext {
                     key_hash: Some(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                    request: None,
                 };
                 let idx = b.pick(&ctx).expect("picks");
                 assert!(idx < targets.len(), "{kind}: {idx}");

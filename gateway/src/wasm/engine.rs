@@ -1,0 +1,79 @@
+//! The one wasmtime `Engine` every plugin is compiled for, its linker, and the epoch ticker
+//! that bounds every call. Created on first use: a config without plugins never pays for it.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings;
+use super::state::PluginState;
+use crate::config::MAX_PLUGIN_MEMORY;
+
+/// Epoch length: call deadlines are whole multiples of it.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Instance slots in the pooling allocator: every live plugin instance on every worker, across
+/// the old and new snapshot during a reload. Exhausting it fails an instantiation, which is
+/// served by the fallback and reported, never a crash.
+const INSTANCE_SLOTS: u32 = 512;
+
+pub struct Runtime {
+    pub engine: Engine,
+    pub linker: Linker<PluginState>,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+pub fn runtime() -> Result<&'static Runtime, String> {
+    RUNTIME
+        .get_or_init(|| build().map_err(|e| format!("cannot start the Wasm runtime: {e:#}")))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn build() -> wasmtime::Result<Runtime> {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(INSTANCE_SLOTS)
+        .total_core_instances(INSTANCE_SLOTS * 4)
+        .total_memories(INSTANCE_SLOTS)
+        .total_tables(INSTANCE_SLOTS * 2)
+        .total_stacks(INSTANCE_SLOTS)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(2)
+        .max_tables_per_component(4)
+        .max_memory_size(MAX_PLUGIN_MEMORY as usize)
+        // Keep recently used slots warm so a re-instantiation after a trap is cheap.
+        .max_unused_warm_slots(64);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .max_wasm_stack(512 * 1024);
+    let engine = Engine::new(&config)?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    bindings::balancer::BalancerPlugin::add_to_linker::<PluginState, HasSelf<PluginState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    let ticker = engine.weak();
+    std::thread::Builder::new()
+        .name("switchyard-wasm-epoch".into())
+        .spawn(move || {
+            // Ends when the engine is gone (never, in practice: it is process-wide).
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })?;
+    Ok(Runtime { engine, linker })
+}
+
+/// Epoch ticks for a deadline, rounded up, at least one.
+pub fn ticks(deadline: Duration) -> u64 {
+    (deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64).max(1)
+}

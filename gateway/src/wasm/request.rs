@@ -1,0 +1,31 @@
+//! The request as the WIT functions take it: borrowed strings, plus the declared headers.
+
+use http::HeaderName;
+use switchyard_plugins::RequestView;
+
+/// Header names a plugin declared at `init`, validated once.
+pub fn declared(names: Vec<String>) -> Result<Vec<HeaderName>, String> {
+    names
+        .into_iter()
+        .map(|n| {
+            HeaderName::from_bytes(n.as_bytes())
+                .map_err(|_| format!("init declared `{n}`, which is not a header name"))
+        })
+        .collect()
+}
+
+/// Values of the declared headers, in order. Allocates only when the plugin declared any.
+pub fn values(names: &[HeaderName], request: Option<&RequestView<'_>>) -> Vec<Option<String>> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    names
+        .iter()
+        .map(|n| {
+            request
+                .and_then(|r| r.headers.get(n))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .collect()
+}
