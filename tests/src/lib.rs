@@ -110,6 +110,18 @@ where
     None
 }
 
+/// Resident memory of this process (the gateway under test runs in it), in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
 /// Whether `task` finishes within half a second (a request to a held upstream never does).
 pub async fn finishes_soon<T>(task: &tokio::task::JoinHandle<T>) -> bool {
     for _ in 0..100 {

@@ -8,17 +8,11 @@ use http::Request;
 use http_body_util::{BodyExt, StreamBody};
 use switchyard_tests::client::send_once;
 use switchyard_tests::upstream::ChunkStream;
-use switchyard_tests::{TestGateway, Upstream};
+use switchyard_tests::{TestGateway, Upstream, rss_kib};
 
 const BODY: usize = 50 * 1024 * 1024;
 /// "A few MiB": hyper's per-connection buffers on three hops, plus allocator slack.
 const MAX_GROWTH_KIB: u64 = 8 * 1024;
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_mib_each_way_streams_without_buffering() {

@@ -54,7 +54,7 @@ fn build() -> wasmtime::Result<Runtime> {
         .max_wasm_stack(512 * 1024);
     let engine = Engine::new(&config)?;
     let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    super::wasi::add_to_linker(&mut linker)?;
     bindings::balancer::BalancerPlugin::add_to_linker::<PluginState, HasSelf<PluginState>>(
         &mut linker,
         |s| s,

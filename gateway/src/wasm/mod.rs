@@ -19,6 +19,7 @@ mod metrics;
 mod plugin;
 mod request;
 mod state;
+mod wasi;
 
 pub mod affinity;
 pub mod balancer;

@@ -165,8 +165,7 @@ fn world_pre(rt: &Runtime, component: &Component, kind: PolicyKind) -> Result<Wo
             kind.export(),
         ));
     }
-    let pre: InstancePre<PluginState> = rt
-        .linker
+    let pre: InstancePre<PluginState> = linker_for(rt, component)?
         .instantiate_pre(component)
         .map_err(|e| format!("cannot be linked (it imports something the gateway does not grant): {e:#}"))?;
     let typed = |e: wasmtime::Error| format!("exports `{}` with the wrong shape: {e:#}", kind.export());
@@ -182,6 +181,28 @@ fn world_pre(rt: &Runtime, component: &Component, kind: PolicyKind) -> Result<Wo
             WorldPre::Failover(failover::FailoverPluginPre::new(pre).map_err(typed)?)
         }
     })
+}
+
+/// WASI interfaces a guest's standard library often imports but that plugins are not granted:
+/// they link as traps, so the component loads and fails only if it really calls them.
+const UNGRANTED: [&str; 2] = ["wasi:sockets/", "wasi:filesystem/types"];
+
+fn linker_for<'r>(
+    rt: &'r Runtime,
+    component: &Component,
+) -> Result<std::borrow::Cow<'r, wasmtime::component::Linker<PluginState>>, String> {
+    let ty = component.component_type();
+    let ungranted = ty
+        .imports(&rt.engine)
+        .any(|(name, _)| UNGRANTED.iter().any(|p| name.starts_with(p)));
+    if !ungranted {
+        return Ok(std::borrow::Cow::Borrowed(&rt.linker));
+    }
+    let mut linker = rt.linker.clone();
+    linker
+        .define_unknown_imports_as_traps(component)
+        .map_err(|e| format!("cannot be linked: {e:#}"))?;
+    Ok(std::borrow::Cow::Owned(linker))
 }
 
 /// A report for `switchyard plugin check`: which worlds a file implements and whether this
