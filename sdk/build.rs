@@ -26,6 +26,7 @@ fn main() {
         );
     }
     out.push_str("}\n");
-    let dest = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("generate.rs");
+    let dest =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("generate.rs");
     std::fs::write(dest, out).expect("sdk: cannot write generated macro");
 }

@@ -5,16 +5,16 @@
 
 mod admin;
 pub mod config;
-mod pins;
 pub mod demo;
 mod gateway;
 mod listeners;
+mod pins;
 pub mod proxy;
 mod reload;
 pub mod runtime_state;
 pub mod snapshot;
-mod watch;
 pub mod wasm;
+mod watch;
 mod worker;
 
 pub use gateway::{ConfigSource, Gateway, Options, Shared};

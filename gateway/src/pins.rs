@@ -110,7 +110,11 @@ mod tests {
         let t0 = Instant::now();
         let table = PinTable::new(16, Duration::from_secs(10));
         for i in 0..16 {
-            table.pin(format!("k{i}"), Arc::from("a"), t0 + Duration::from_millis(i));
+            table.pin(
+                format!("k{i}"),
+                Arc::from("a"),
+                t0 + Duration::from_millis(i),
+            );
         }
         // Full: the oldest eighth (k0, k1) makes room for k16.
         table.pin("k16".into(), Arc::from("b"), t0 + Duration::from_secs(1));

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use switchyard_plugins::{
-    Affinity, Balancer, Failover, NoRetry, Router, Target, UpstreamLoad,
-};
+use switchyard_plugins::{Affinity, Balancer, Failover, NoRetry, Router, Target, UpstreamLoad};
 
 use crate::config::{BalancerChoice, Config, FailoverChoice, HashKey, Timeouts};
 use crate::pins::PinTable;
@@ -184,7 +182,10 @@ impl Snapshot {
 struct RetryUnsent;
 
 impl Failover for RetryUnsent {
-    fn decide(&self, attempt: &switchyard_plugins::Attempt) -> switchyard_plugins::FailoverDecision {
+    fn decide(
+        &self,
+        attempt: &switchyard_plugins::Attempt,
+    ) -> switchyard_plugins::FailoverDecision {
         use switchyard_plugins::{AttemptOutcome, FailoverDecision};
         match attempt.outcome {
             AttemptOutcome::ConnectFailed if attempt.untried > 0 => FailoverDecision::RetryOther,

@@ -52,6 +52,9 @@ macro_rules! __host {
 #[macro_export]
 macro_rules! router {
     ($plugin:ty) => {
+        // Bindings exist only for Wasm: natively, the crate still builds (and its logic can
+        // be unit-tested) without exporting anything.
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         mod __switchyard_router {
             use super::*;
@@ -109,6 +112,9 @@ macro_rules! router {
 #[macro_export]
 macro_rules! balancer {
     ($plugin:ty) => {
+        // Bindings exist only for Wasm: natively, the crate still builds (and its logic can
+        // be unit-tested) without exporting anything.
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         mod __switchyard_balancer {
             use super::*;
@@ -185,7 +191,8 @@ macro_rules! balancer {
                         let state = p.as_mut()?;
                         let request = $crate::Pick::new(key_hash, &state.headers, &headers);
                         let view = $crate::Loads::new(&loads, state.count, &Host);
-                        let index = $crate::Balancer::pick(&mut state.plugin, &request, &view, &Host)?;
+                        let index =
+                            $crate::Balancer::pick(&mut state.plugin, &request, &view, &Host)?;
                         u32::try_from(index).ok()
                     })
                 }
@@ -200,6 +207,9 @@ macro_rules! balancer {
 #[macro_export]
 macro_rules! affinity {
     ($plugin:ty) => {
+        // Bindings exist only for Wasm: natively, the crate still builds (and its logic can
+        // be unit-tested) without exporting anything.
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         mod __switchyard_affinity {
             use super::*;
@@ -254,6 +264,9 @@ macro_rules! affinity {
 #[macro_export]
 macro_rules! failover {
     ($plugin:ty) => {
+        // Bindings exist only for Wasm: natively, the crate still builds (and its logic can
+        // be unit-tested) without exporting anything.
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         mod __switchyard_failover {
             use super::*;

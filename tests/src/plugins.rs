@@ -34,14 +34,22 @@ fn build_all() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace())
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target)
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "true");
     for name in CRATES {
         cmd.args(["-p", name]);
     }
-    let status = cmd.status().expect("cannot run cargo to build the Wasm plugins");
+    let status = cmd
+        .status()
+        .expect("cannot run cargo to build the Wasm plugins");
     assert!(
         status.success(),
         "building the Wasm plugins failed (is the target installed? `rustup target add wasm32-wasip2`)"

@@ -11,7 +11,10 @@ use switchyard_tests::{Client, TestGateway, Upstream, open_fds, rss_kib};
 /// A service over `ups` whose balancer is the fixture plugin in `mode`, plus `plugin_extra`
 /// lines in its `[plugin.fixture]` table.
 fn fixture_gateway(mode: &str, ups: &[&Upstream], plugin_extra: &str) -> TestGateway {
-    let list: Vec<String> = ups.iter().map(|u| format!("{{ addr = \"{}\" }}", u.addr)).collect();
+    let list: Vec<String> = ups
+        .iter()
+        .map(|u| format!("{{ addr = \"{}\" }}", u.addr))
+        .collect();
     TestGateway::start_with_plugins(
         &format!(
             "[[route]]\nservice = \"web\"\n[service.web]\nbalancer = {{ plugin = \"fixture\" }}\n\
@@ -47,21 +50,32 @@ async fn an_endless_loop_is_cut_at_its_deadline_and_the_fallback_serves() {
     // 10 ms deadline on a 1 ms epoch tick; the bound leaves room for a loaded CI machine
     // while still failing if the loop were never interrupted.
     let longest_call = Duration::from_nanos(m["decision_max_ns"].as_u64().unwrap());
-    assert!(longest_call < Duration::from_millis(250), "{longest_call:?}");
+    assert!(
+        longest_call < Duration::from_millis(250),
+        "{longest_call:?}"
+    );
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fail_closed_plugin_that_times_out_answers_503() {
     let up = Upstream::start("a");
-    let gw = fixture_gateway("loop", &[&up], "on_failure = \"fail_closed\"\ndeadline = \"5ms\"\n");
+    let gw = fixture_gateway(
+        "loop",
+        &[&up],
+        "on_failure = \"fail_closed\"\ndeadline = \"5ms\"\n",
+    );
     let mut client = Client::new(gw.addr());
     for _ in 0..5 {
         assert_eq!(client.get("/").await.unwrap().status, 503);
     }
     assert_eq!(up.hits(), 0);
     let m = metrics(&gw).await;
-    assert_eq!((m["timeouts"].as_u64(), m["fallbacks"].as_u64()), (Some(5), Some(0)), "{m}");
+    assert_eq!(
+        (m["timeouts"].as_u64(), m["fallbacks"].as_u64()),
+        (Some(5), Some(0)),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,8 +111,15 @@ async fn a_plugin_trapping_on_every_call_serves_1000_requests_by_fallback_withou
         assert_eq!(client.get("/").await.unwrap().status, 200);
     }
     let growth = rss_kib().saturating_sub(rss);
-    assert!(growth < 8 * 1024, "RSS grew by {growth} KiB over 1000 trapped calls");
-    assert!(open_fds() <= fds + 2, "open files went from {fds} to {}", open_fds());
+    assert!(
+        growth < 8 * 1024,
+        "RSS grew by {growth} KiB over 1000 trapped calls"
+    );
+    assert!(
+        open_fds() <= fds + 2,
+        "open files went from {fds} to {}",
+        open_fds()
+    );
     assert_eq!(ups[0].hits() + ups[1].hits(), 1100);
     let m = metrics(&gw).await;
     assert_eq!(m["traps"], 1100, "{m}");
@@ -116,7 +137,11 @@ async fn an_out_of_range_answer_is_counted_and_served_by_fallback() {
         assert_eq!(client.get("/").await.unwrap().served_by(), "a");
     }
     let m = metrics(&gw).await;
-    assert_eq!((m["invalid_answers"].as_u64(), m["traps"].as_u64()), (Some(10), Some(0)), "{m}");
+    assert_eq!(
+        (m["invalid_answers"].as_u64(), m["traps"].as_u64()),
+        (Some(10), Some(0)),
+        "{m}"
+    );
 }
 
 #[test]
@@ -135,7 +160,10 @@ fn a_plugin_rejecting_its_config_stops_the_start_with_its_message() {
         ),
     )
     .unwrap();
-    let err = Gateway::start(Options::file(&config)).err().unwrap().to_string();
+    let err = Gateway::start(Options::file(&config))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("plugin `fixture`"), "{err}");
     assert!(err.contains("unknown fixture mode `sideways`"), "{err}");
 }

@@ -45,7 +45,12 @@ async fn least_loaded_balancer_rotates_when_idle_and_avoids_a_busy_upstream() {
     let mut served: HashMap<String, usize> = HashMap::new();
     for _ in 0..30 {
         let pending = tokio::spawn(async move {
-            Client::new(addr).get("/").await.unwrap().served_by().to_owned()
+            Client::new(addr)
+                .get("/")
+                .await
+                .unwrap()
+                .served_by()
+                .to_owned()
         });
         if finishes_soon(&pending).await {
             *served.entry(pending.await.unwrap()).or_default() += 1;
@@ -53,7 +58,11 @@ async fn least_loaded_balancer_rotates_when_idle_and_avoids_a_busy_upstream() {
             held.push(pending);
         }
     }
-    assert!(held.len() <= 1, "the busy upstream got {} requests", held.len());
+    assert!(
+        held.len() <= 1,
+        "the busy upstream got {} requests",
+        held.len()
+    );
     assert!(!served.contains_key("slow"));
     ups[0].release();
     for h in held {
@@ -90,13 +99,20 @@ async fn canary_router_sends_the_header_and_a_tenth_of_the_rest_to_v2() {
     }
     let to_v2 = v2.hits() - before;
     // Binomial(1000, 0.1): mean 100, sd 9.5; these bounds are more than 6 sd away.
-    assert!((40..=170).contains(&to_v2), "{to_v2} of 1000 went to the canary");
+    assert!(
+        (40..=170).contains(&to_v2),
+        "{to_v2} of 1000 went to the canary"
+    );
     assert_eq!(v1.hits() + to_v2, 1000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_affinity_keeps_each_user_on_one_upstream_and_sets_a_cookie_once() {
-    let ups = [Upstream::start("a"), Upstream::start("b"), Upstream::start("c")];
+    let ups = [
+        Upstream::start("a"),
+        Upstream::start("b"),
+        Upstream::start("c"),
+    ];
     let gw = TestGateway::start_with_plugins(
         &format!(
             "[[route]]\nservice = \"web\"\n[service.web]\n{}\
@@ -112,7 +128,10 @@ async fn user_affinity_keeps_each_user_on_one_upstream_and_sets_a_cookie_once() 
         for user in 0..30 {
             let id = format!("user-{user}");
             let r = client.request("/", &[("x-user-id", &id)]).await.unwrap();
-            let cookie = r.headers.get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+            let cookie = r
+                .headers
+                .get("set-cookie")
+                .map(|v| v.to_str().unwrap().to_owned());
             if round == 0 {
                 let cookie = cookie.expect("the first answer pins and sets the cookie");
                 assert!(cookie.starts_with("sy_upstream=127.0.0.1_"), "{cookie}");
@@ -135,7 +154,10 @@ async fn retry_failover_retries_idempotent_requests_elsewhere_at_most_n_times() 
     let bad = Upstream::failing("bad", 503);
     let good = Upstream::start("good");
     // A port nothing listens on: connections are refused.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let gw = TestGateway::start_with_plugins(
         &format!(
             "[[route]]\nservice = \"web\"\n[service.web]\n\
@@ -164,7 +186,10 @@ async fn retry_failover_retries_idempotent_requests_elsewhere_at_most_n_times() 
             other => panic!("unexpected status {other}"),
         }
     }
-    assert!(passed_503 > 0, "round robin sends some POSTs to `bad` first");
+    assert!(
+        passed_503 > 0,
+        "round robin sends some POSTs to `bad` first"
+    );
 
     // max_retries = 1 allows two attempts per request, however many the service allows.
     let gw = TestGateway::start_with_plugins(

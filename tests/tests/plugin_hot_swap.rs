@@ -13,7 +13,10 @@ use switchyard_tests::plugins::wasm;
 use switchyard_tests::{Client, TestGateway, Upstream, eventually};
 
 fn gateway(ups: &[Upstream; 3]) -> TestGateway {
-    let list: Vec<String> = ups.iter().map(|u| format!("{{ addr = \"{}\" }}", u.addr)).collect();
+    let list: Vec<String> = ups
+        .iter()
+        .map(|u| format!("{{ addr = \"{}\" }}", u.addr))
+        .collect();
     TestGateway::start_with_plugins(
         &format!(
             "[[route]]\nservice = \"web\"\n[service.web]\nbalancer = {{ plugin = \"lb\" }}\n\
@@ -36,12 +39,21 @@ fn replace(dest: &Path, bytes: &[u8], by_rename: bool) {
 }
 
 async fn served_by(gw: &TestGateway) -> String {
-    Client::new(gw.addr()).get("/").await.unwrap().served_by().to_owned()
+    Client::new(gw.addr())
+        .get("/")
+        .await
+        .unwrap()
+        .served_by()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swapping_the_balancer_file_20_times_under_load_fails_no_request() {
-    let ups = [Upstream::start("a"), Upstream::start("b"), Upstream::start("c")];
+    let ups = [
+        Upstream::start("a"),
+        Upstream::start("b"),
+        Upstream::start("c"),
+    ];
     let gw = gateway(&ups);
     assert_eq!(served_by(&gw).await, "a");
     let (first, last) = (
@@ -71,11 +83,17 @@ async fn swapping_the_balancer_file_20_times_under_load_fails_no_request() {
     let file = gw.dir().join("lb.wasm");
     let mut slowest = Duration::ZERO;
     for i in 0..20 {
-        let (bytes, expect) = if i % 2 == 0 { (&last, "c") } else { (&first, "a") };
+        let (bytes, expect) = if i % 2 == 0 {
+            (&last, "c")
+        } else {
+            (&first, "a")
+        };
         replace(&file, bytes, i % 4 < 2);
-        let took = eventually(Duration::from_secs(1), || async { served_by(&gw).await == expect })
-            .await
-            .unwrap_or_else(|| panic!("swap {i} not visible within 1 s"));
+        let took = eventually(Duration::from_secs(1), || async {
+            served_by(&gw).await == expect
+        })
+        .await
+        .unwrap_or_else(|| panic!("swap {i} not visible within 1 s"));
         slowest = slowest.max(took);
     }
     stop.store(true, Ordering::Relaxed);
@@ -83,7 +101,11 @@ async fn swapping_the_balancer_file_20_times_under_load_fails_no_request() {
         task.await.unwrap();
     }
     assert!(sent.load(Ordering::Relaxed) > 100);
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests failed during swaps");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during swaps"
+    );
     eprintln!("slowest swap became visible after {slowest:?}");
     let status = gw.status().await;
     assert_eq!(status["plugins"][0]["metrics"]["fallbacks"], 0);
@@ -91,30 +113,48 @@ async fn swapping_the_balancer_file_20_times_under_load_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_replacements_are_rejected_and_the_old_plugin_keeps_serving() {
-    let ups = [Upstream::start("a"), Upstream::start("b"), Upstream::start("c")];
+    let ups = [
+        Upstream::start("a"),
+        Upstream::start("b"),
+        Upstream::start("c"),
+    ];
     let gw = gateway(&ups);
     let file = gw.dir().join("lb.wasm");
     let router = std::fs::read(wasm("canary-router")).unwrap();
-    let cases: [(&str, Vec<u8>, &str); 3] = [
-        ("corrupt", b"\0asm\x0d\0\x01\0garbage that is no component".to_vec(), "does not compile"),
-        ("junk", b"#!/bin/sh\necho not wasm\n".to_vec(), "is not a WebAssembly component"),
-        ("core module", b"\0asm\x01\0\0\0".to_vec(), "is a core Wasm module, not a component"),
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "corrupt",
+            b"\0asm\x0d\0\x01\0garbage that is no component".to_vec(),
+            "does not compile",
+        ),
+        (
+            "junk",
+            b"#!/bin/sh\necho not wasm\n".to_vec(),
+            "is not a WebAssembly component",
+        ),
+        (
+            "core module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "is a core Wasm module, not a component",
+        ),
+        (
+            "wrong world",
+            router,
+            "does not implement the `balancer-plugin` world",
+        ),
     ];
-    let mut failures = 0;
-    for (what, bytes, message) in cases.iter().map(|(w, b, m)| (*w, b.as_slice(), *m)).chain([(
-        "wrong world",
-        router.as_slice(),
-        "does not implement the `balancer-plugin` world",
-    )]) {
+    for (failures, (what, bytes, message)) in (1u64..).zip(&cases) {
         replace(&file, bytes, true);
-        failures += 1;
         let rejected = eventually(Duration::from_secs(2), || async {
             gw.status().await["reloads"]["failed"].as_u64() == Some(failures)
         })
         .await;
         assert!(rejected.is_some(), "{what}: not rejected");
         let status = gw.status().await;
-        let detail = status["reloads"]["last"]["detail"].as_str().unwrap().to_owned();
+        let detail = status["reloads"]["last"]["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(detail.contains("lb.wasm"), "{what}: {detail}");
         assert!(detail.contains(message), "{what}: {detail}");
         assert!(detail.contains("plugin `lb`"), "{what}: {detail}");
@@ -123,7 +163,14 @@ async fn broken_replacements_are_rejected_and_the_old_plugin_keeps_serving() {
             assert_eq!(served_by(&gw).await, "a", "{what}");
         }
     }
-    replace(&file, &std::fs::read(wasm("fixture-pick-last")).unwrap(), true);
-    let fixed = eventually(Duration::from_secs(1), || async { served_by(&gw).await == "c" }).await;
+    replace(
+        &file,
+        &std::fs::read(wasm("fixture-pick-last")).unwrap(),
+        true,
+    );
+    let fixed = eventually(Duration::from_secs(1), || async {
+        served_by(&gw).await == "c"
+    })
+    .await;
     assert!(fixed.is_some(), "a good file after bad ones is picked up");
 }

@@ -126,10 +126,9 @@ pub fn policy_ref(
         toml::Value::String(name) if natives.contains(&name.as_str()) => {
             Ok(PolicyRef::Native(name.clone()))
         }
-        toml::Value::String(name) => cx.err_at(
-            raw,
-            format!("unknown {slot} `{name}`; valid: {forms}"),
-        ),
+        toml::Value::String(name) => {
+            cx.err_at(raw, format!("unknown {slot} `{name}`; valid: {forms}"))
+        }
         toml::Value::Table(t) if t.len() == 1 && t.contains_key("plugin") => {
             let Some(name) = t.get("plugin").and_then(toml::Value::as_str) else {
                 return cx.err_at(raw, format!("{slot}: `plugin` takes a plugin name"));

@@ -234,7 +234,10 @@ fn service_config(
             let PolicyRef::Plugin(plugin) =
                 plugins::policy_ref(cx, &a.kind, PolicyKind::Affinity, &[], plugins)?
             else {
-                return cx.err_at(&a.kind, format!("service `{name}`: affinity kind must be {{ plugin = \"NAME\" }}"));
+                return cx.err_at(
+                    &a.kind,
+                    format!("service `{name}`: affinity kind must be {{ plugin = \"NAME\" }}"),
+                );
             };
             let max_entries = match &a.max_entries {
                 None => DEFAULT_AFFINITY_MAX_ENTRIES,
@@ -539,7 +542,10 @@ upstreams = [{ addr = "127.0.0.1:9000" }]
     fn minimal_config_gets_defaults() {
         let c = Config::parse(BASE, "t.toml").expect("valid");
         assert_eq!(c.admin, Some("127.0.0.1:9901".parse().unwrap()));
-        assert_eq!(c.services[0].balancer, BalancerKind::RoundRobin);
+        assert_eq!(
+            c.services[0].balancer,
+            super::super::BalancerChoice::Native(BalancerKind::RoundRobin)
+        );
         assert_eq!(c.services[0].timeouts, Timeouts::default());
         assert_eq!(c.routes[0].name, "route-1");
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);

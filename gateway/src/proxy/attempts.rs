@@ -131,4 +131,3 @@ fn replay(head: &Request<()>) -> Request<RequestBody> {
     *req.headers_mut() = head.headers().clone();
     req
 }
-

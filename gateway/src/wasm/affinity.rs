@@ -72,8 +72,10 @@ impl Affinity for WasmAffinity {
             Ok(None) => AffinityKey::None,
             Ok(Some(key)) if !key.is_empty() && key.len() <= MAX_KEY => AffinityKey::Key(key),
             Ok(Some(key)) => {
-                self.instances
-                    .invalid(&format!("key of {} bytes (1 to {MAX_KEY} allowed)", key.len()));
+                self.instances.invalid(&format!(
+                    "key of {} bytes (1 to {MAX_KEY} allowed)",
+                    key.len()
+                ));
                 self.fall_back()
             }
             Err(_) => self.fall_back(),
@@ -90,7 +92,8 @@ impl Affinity for WasmAffinity {
         match answer {
             Ok(Some(cookie)) if HeaderValue::from_str(&cookie).is_ok() => Some(cookie),
             Ok(Some(_)) => {
-                self.instances.invalid("pinned returned a cookie that is not a header value");
+                self.instances
+                    .invalid("pinned returned a cookie that is not a header value");
                 None
             }
             Ok(None) | Err(_) => None,

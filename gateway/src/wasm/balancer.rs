@@ -89,8 +89,8 @@ pub fn build(
             headers,
         })
     });
-    let instances =
-        Instances::new(Arc::clone(plugin), Arc::clone(&views), workers, setup).map_err(init_error)?;
+    let instances = Instances::new(Arc::clone(plugin), Arc::clone(&views), workers, setup)
+        .map_err(init_error)?;
     Ok(Box::new(WasmBalancer {
         instances,
         views,

@@ -32,7 +32,9 @@ pub fn compile(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> wasmtime::R
     if file.is_file() {
         match deserialize(engine, &file) {
             Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(file = %file.display(), error = %e, "ignoring unusable compiled plugin artifact"),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "ignoring unusable compiled plugin artifact")
+            }
         }
     }
     let component = Component::new(engine, bytes)?;

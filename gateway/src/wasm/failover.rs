@@ -60,9 +60,9 @@ impl Failover for WasmFailover {
             upstreams: attempt.upstreams,
             untried: attempt.untried,
         };
-        let answer = self.instances.call(|plugin, store| {
-            plugin.switchyard_policy_failover().call_decide(store, wit)
-        });
+        let answer = self
+            .instances
+            .call(|plugin, store| plugin.switchyard_policy_failover().call_decide(store, wit));
         match answer {
             Ok(Decision::Accept) => FailoverDecision::Accept,
             Ok(Decision::RetrySame) => FailoverDecision::RetrySame,
@@ -71,7 +71,8 @@ impl Failover for WasmFailover {
                 FailoverDecision::GiveUp(status)
             }
             Ok(Decision::GiveUp(status)) => {
-                self.instances.invalid(&format!("give-up with status {status}"));
+                self.instances
+                    .invalid(&format!("give-up with status {status}"));
                 self.fall_back(attempt)
             }
             Err(_) => self.fall_back(attempt),

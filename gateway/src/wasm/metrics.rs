@@ -81,7 +81,11 @@ impl PluginMetrics {
     /// plugin failing on every request cannot flood the log.
     pub fn should_log(&self) -> bool {
         static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let second = EPOCH.get_or_init(std::time::Instant::now).elapsed().as_secs() + 1;
+        let second = EPOCH
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs()
+            + 1;
         let last = self.last_log.load(Relaxed);
         last != second
             && self

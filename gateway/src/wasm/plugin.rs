@@ -167,8 +167,11 @@ fn world_pre(rt: &Runtime, component: &Component, kind: PolicyKind) -> Result<Wo
     }
     let pre: InstancePre<PluginState> = linker_for(rt, component)?
         .instantiate_pre(component)
-        .map_err(|e| format!("cannot be linked (it imports something the gateway does not grant): {e:#}"))?;
-    let typed = |e: wasmtime::Error| format!("exports `{}` with the wrong shape: {e:#}", kind.export());
+        .map_err(|e| {
+            format!("cannot be linked (it imports something the gateway does not grant): {e:#}")
+        })?;
+    let typed =
+        |e: wasmtime::Error| format!("exports `{}` with the wrong shape: {e:#}", kind.export());
     Ok(match kind {
         PolicyKind::Router => WorldPre::Router(router::RouterPluginPre::new(pre).map_err(typed)?),
         PolicyKind::Balancer => {
@@ -205,9 +208,12 @@ fn linker_for<'r>(
     Ok(std::borrow::Cow::Owned(linker))
 }
 
+/// A world a component exports, and whether the gateway can load it for that world.
+pub type WorldVerdict = (PolicyKind, Result<(), String>);
+
 /// A report for `switchyard plugin check`: which worlds a file implements and whether this
 /// gateway can load it.
-pub fn check_file(path: &Path) -> Result<Vec<(PolicyKind, Result<(), String>)>, String> {
+pub fn check_file(path: &Path) -> Result<Vec<WorldVerdict>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let rt = runtime()?;
     let component = compile(rt, &bytes).map_err(|p| format!("{}: {p}", path.display()))?;

@@ -89,8 +89,9 @@ impl Router for WasmRouter {
             Ok(Wit::Service(name)) => match self.services.get(&name) {
                 Some(&i) => Routing::Service(i),
                 None => {
-                    self.instances
-                        .invalid(&format!("route named service `{name}`, which is not defined"));
+                    self.instances.invalid(&format!(
+                        "route named service `{name}`, which is not defined"
+                    ));
                     self.fall_back()
                 }
             },
@@ -112,8 +113,7 @@ fn local_response(r: Response) -> Result<LocalResponse, String> {
         return Err(format!("respond with status {}", r.status));
     }
     for (name, value) in &r.headers {
-        if HeaderName::from_bytes(name.as_bytes()).is_err()
-            || HeaderValue::from_str(value).is_err()
+        if HeaderName::from_bytes(name.as_bytes()).is_err() || HeaderValue::from_str(value).is_err()
         {
             return Err(format!("respond with an invalid header `{name}`"));
         }

@@ -13,15 +13,15 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
-use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
-use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
 use streams::{InputStream, OutputStream};
-use wasmtime_wasi::p2::{DynPollable, StreamError, StreamResult};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+use wasmtime_wasi::p2::{DynPollable, StreamError, StreamResult};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 use wasmtime_wasi_io::bindings::wasi::io::streams::{
@@ -36,9 +36,7 @@ pub fn add_to_linker(l: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     filesystem::preopens::add_to_linker::<PluginState, WasiFilesystem>(l, PluginState::filesystem)?;
     random::random::add_to_linker::<PluginState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure::add_to_linker::<PluginState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
-    random::insecure_seed::add_to_linker::<PluginState, WasiRandom>(l, |t| {
-        t.ctx().ctx.random()
-    })?;
+    random::insecure_seed::add_to_linker::<PluginState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     cli::exit::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
     cli::environment::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
     cli::stdin::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
@@ -105,11 +103,17 @@ impl poll::Host for NonBlocking<'_> {
 
 impl poll::HostPollable for NonBlocking<'_> {
     fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
-        now("pollable.ready", async_poll::HostPollable::ready(self.0, pollable))?
+        now(
+            "pollable.ready",
+            async_poll::HostPollable::ready(self.0, pollable),
+        )?
     }
 
     fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
-        now("pollable.block", async_poll::HostPollable::block(self.0, pollable))?
+        now(
+            "pollable.block",
+            async_poll::HostPollable::block(self.0, pollable),
+        )?
     }
 
     fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
@@ -165,7 +169,10 @@ impl streams::HostOutputStream for NonBlocking<'_> {
         )
     }
 
-    fn subscribe(&mut self, stream: Resource<OutputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+    fn subscribe(
+        &mut self,
+        stream: Resource<OutputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         AsyncOutput::subscribe(self.0, stream)
     }
 
@@ -178,7 +185,10 @@ impl streams::HostOutputStream for NonBlocking<'_> {
     }
 
     fn blocking_flush(&mut self, stream: Resource<OutputStream>) -> StreamResult<()> {
-        now_stream("blocking-flush", AsyncOutput::blocking_flush(self.0, stream))
+        now_stream(
+            "blocking-flush",
+            AsyncOutput::blocking_flush(self.0, stream),
+        )
     }
 
     fn splice(
@@ -196,7 +206,10 @@ impl streams::HostOutputStream for NonBlocking<'_> {
         src: Resource<InputStream>,
         len: u64,
     ) -> StreamResult<u64> {
-        now_stream("blocking-splice", AsyncOutput::blocking_splice(self.0, dst, src, len))
+        now_stream(
+            "blocking-splice",
+            AsyncOutput::blocking_splice(self.0, dst, src, len),
+        )
     }
 }
 
@@ -210,7 +223,10 @@ impl streams::HostInputStream for NonBlocking<'_> {
     }
 
     fn blocking_read(&mut self, stream: Resource<InputStream>, len: u64) -> StreamResult<Vec<u8>> {
-        now_stream("blocking-read", AsyncInput::blocking_read(self.0, stream, len))
+        now_stream(
+            "blocking-read",
+            AsyncInput::blocking_read(self.0, stream, len),
+        )
     }
 
     fn skip(&mut self, stream: Resource<InputStream>, len: u64) -> StreamResult<u64> {
@@ -218,10 +234,16 @@ impl streams::HostInputStream for NonBlocking<'_> {
     }
 
     fn blocking_skip(&mut self, stream: Resource<InputStream>, len: u64) -> StreamResult<u64> {
-        now_stream("blocking-skip", AsyncInput::blocking_skip(self.0, stream, len))
+        now_stream(
+            "blocking-skip",
+            AsyncInput::blocking_skip(self.0, stream, len),
+        )
     }
 
-    fn subscribe(&mut self, stream: Resource<InputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+    fn subscribe(
+        &mut self,
+        stream: Resource<InputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         AsyncInput::subscribe(self.0, stream)
     }
 }

@@ -27,7 +27,10 @@ impl Canary {
         if percent > 100 {
             return Err(format!("percent must be 0 to 100, not {percent}"));
         }
-        let header = v["header"].as_str().unwrap_or("x-canary").to_ascii_lowercase();
+        let header = v["header"]
+            .as_str()
+            .unwrap_or("x-canary")
+            .to_ascii_lowercase();
         Ok(Canary {
             to,
             percent,

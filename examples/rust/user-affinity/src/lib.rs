@@ -16,7 +16,10 @@ impl Affinity for UserAffinity {
         } else {
             serde_json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?
         };
-        let header = v["header"].as_str().unwrap_or("x-user-id").to_ascii_lowercase();
+        let header = v["header"]
+            .as_str()
+            .unwrap_or("x-user-id")
+            .to_ascii_lowercase();
         let cookie = v["cookie"].as_str().unwrap_or("sy_upstream").to_owned();
         let headers = vec![header.clone()];
         Ok((UserAffinity { header, cookie }, headers))
@@ -30,7 +33,13 @@ impl Affinity for UserAffinity {
     fn pinned(&mut self, _key: &str, upstream: &str, _host: &dyn Host) -> Option<String> {
         let value: String = upstream
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         Some(format!("{}={value}; Path=/; HttpOnly", self.cookie))
     }
