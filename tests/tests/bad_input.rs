@@ -110,6 +110,65 @@ fn broken_configs() -> Vec<Case> {
             vec!["not an HTTP method"],
         ),
         (
+            "undefined plugin",
+            format!(
+                "{head}[service.web]\nbalancer = {{ plugin = \"nope\" }}\nupstreams = [{{ addr = \"127.0.0.1:9000\" }}]\n"
+            ),
+            (5, 12),
+            vec![
+                "names plugin `nope`",
+                "not defined",
+                "plugins: none are defined",
+            ],
+        ),
+        (
+            "malformed policy slot",
+            format!(
+                "{head}[service.web]\nbalancer = {{ plugins = \"x\" }}\nupstreams = [{{ addr = \"127.0.0.1:9000\" }}]\n"
+            ),
+            (5, 12),
+            vec![
+                "balancer must be one of",
+                "least_conn",
+                "{ plugin = \"NAME\" }",
+            ],
+        ),
+        (
+            "plugin file missing",
+            format!(
+                "{head}[service.web]\nbalancer = {{ plugin = \"p\" }}\nupstreams = [{{ addr = \"127.0.0.1:9000\" }}]\n[plugin.p]\npath = \"missing.wasm\"\n"
+            ),
+            (8, 8),
+            vec!["plugin `p`", "cannot read", "missing.wasm"],
+        ),
+        (
+            "plugin in two kinds of slot",
+            format!(
+                "listen = [\"127.0.0.1:8080\"]\n[[route]]\nservice = \"web\"\nrouter = {{ plugin = \"p\" }}\n[service.web]\nbalancer = {{ plugin = \"p\" }}\nupstreams = [{{ addr = \"127.0.0.1:9000\" }}]\n[plugin.p]\npath = \"Cargo.toml\"\n"
+            ),
+            (4, 10),
+            vec![
+                "plugin `p` is already used as a balancer",
+                "cannot also be a router",
+            ],
+        ),
+        (
+            "bad on_failure",
+            format!(
+                "{head}[service.web]\nbalancer = {{ plugin = \"p\" }}\nupstreams = [{{ addr = \"127.0.0.1:9000\" }}]\n[plugin.p]\npath = \"Cargo.toml\"\non_failure = \"sometimes\"\n"
+            ),
+            (9, 14),
+            vec!["on_failure `sometimes`", "fail_open", "fail_closed"],
+        ),
+        (
+            "plugin memory too large",
+            format!(
+                "{head}[service.web]\nbalancer = {{ plugin = \"p\" }}\nupstreams = [{{ addr = \"127.0.0.1:9000\" }}]\n[plugin.p]\npath = \"Cargo.toml\"\nmemory = \"4GiB\"\n"
+            ),
+            (9, 10),
+            vec!["memory must be from 64KiB to 1GiB"],
+        ),
+        (
             "missing listen",
             format!("[[route]]\nservice = \"web\"\n{GOOD_TAIL}"),
             (1, 1),
