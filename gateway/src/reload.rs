@@ -43,6 +43,7 @@ impl Shared {
                 match Snapshot::build(config, generation, &self.state, self.workers) {
                     Err(e) => self.reject(&current, e.to_string()),
                     Ok(next) => {
+                        let detail = detail + &plugin_changes(&current, &next);
                         let next = Arc::new(next);
                         self.snapshots.store(Arc::clone(&next));
                         self.state.retain_loads(|s, u| next.names(s, u));
@@ -143,4 +144,29 @@ fn same_service(a: &ServiceConfig, b: &ServiceConfig) -> bool {
         && a.hash_key == b.hash_key
         && a.timeouts == b.timeouts
         && a.upstreams == b.upstreams
+        && a.affinity == b.affinity
+        && a.retry == b.retry
+}
+
+/// `; plugins ~[lb]` for plugins loaded from a different file content than before.
+fn plugin_changes(old: &Snapshot, new: &Snapshot) -> String {
+    let digest = |s: &Snapshot, name: &str| {
+        s.plugins
+            .iter()
+            .flatten()
+            .find(|p| &*p.name == name)
+            .map(|p| p.digest)
+    };
+    let changed: Vec<&str> = new
+        .plugins
+        .iter()
+        .flatten()
+        .filter(|p| digest(old, &p.name) != Some(p.digest))
+        .map(|p| &*p.name)
+        .collect();
+    if changed.is_empty() {
+        String::new()
+    } else {
+        format!("; plugins loaded ~{changed:?}")
+    }
 }

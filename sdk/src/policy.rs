@@ -258,3 +258,75 @@ pub trait Failover: Sized + 'static {
     fn new(config: &str, host: &dyn Host) -> Result<Self, String>;
     fn decide(&mut self, attempt: &Attempt, host: &dyn Host) -> Decision;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Level;
+
+    /// A host for native unit tests: fixed random numbers, one sampled load.
+    struct FakeHost;
+
+    impl Host for FakeHost {
+        fn log(&self, _level: Level, _message: &str) {}
+        fn monotonic_now(&self) -> u64 {
+            0
+        }
+        fn random(&self) -> u64 {
+            4
+        }
+        fn store_get(&self, _key: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn store_set(&self, _key: &str, _value: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+        fn store_remove(&self, _key: &str) {}
+        fn store_increment(&self, _key: &str, delta: i64) -> Result<i64, String> {
+            Ok(delta)
+        }
+        fn upstream_load(&self, index: usize) -> Option<Load> {
+            (index == 1).then_some(Load {
+                healthy: true,
+                circuit: 0,
+                in_flight: 9,
+                ewma_micros: 0,
+                weight: 1,
+            })
+        }
+    }
+
+    #[test]
+    fn packed_words_unpack_and_sampled_asks_the_host() {
+        let words = [1, 3, 250, 2, 0b101, 0, 0, 1];
+        let packed = Loads::new(&words, 2, &FakeHost);
+        assert_eq!(
+            packed.get(0),
+            Some(Load {
+                healthy: true,
+                circuit: 0,
+                in_flight: 3,
+                ewma_micros: 250,
+                weight: 2
+            })
+        );
+        assert_eq!(
+            packed.get(1).map(|l| (l.healthy, l.circuit)),
+            Some((true, 2))
+        );
+        assert_eq!(packed.get(2), None);
+        let sampled = Loads::new(&[], 2, &FakeHost);
+        assert_eq!(sampled.get(1).map(|l| l.in_flight), Some(9));
+        assert_eq!(sampled.get(0), None);
+    }
+
+    #[test]
+    fn declared_headers_are_found_case_insensitively() {
+        let names = vec!["x-user-id".to_owned(), "x-canary".to_owned()];
+        let values = vec![Some("alice".to_owned()), None];
+        let r = Request::new("GET", "h", "/", "127.0.0.1", &names, &values);
+        assert_eq!(r.header("X-User-Id"), Some("alice"));
+        assert_eq!(r.header("x-canary"), None);
+        assert_eq!(r.header("undeclared"), None);
+    }
+}

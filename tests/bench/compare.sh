@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # Switchyard vs NGINX vs HAProxy as round-robin HTTP/1.1 keep-alive proxies over 3 local
-# upstreams, in one run. Each proxy gets core 0 and one worker; the upstreams (one nginx
+# upstreams, in one run; then Switchyard with a native least_conn balancer and with the
+# `least-loaded` Wasm balancer plugin (examples/rust/least-loaded), same upstreams. Each proxy gets core 0 and one worker; the upstreams (one nginx
 # process) and wrk share core 1. Reports requests/s, p99 and proxy CPU-µs per request
 # (utime+stime of the proxy's processes over the run / requests), each as a ratio to NGINX.
 #
 #   tests/bench/compare.sh              # 10 s per proxy, 32 connections
 #   DURATION=30s CONNECTIONS=64 tests/bench/compare.sh
+#   ROUNDS=5 tests/bench/compare.sh     # native vs Wasm balancer: 5 alternating runs each, medians
+#
+# Run-to-run noise on a small VM is several percent, more than the Wasm call costs, so the
+# native/Wasm pair is run ROUNDS times (default 3), alternating, and the medians compared.
 #
 # Needs: nginx, haproxy, wrk, taskset (Debian: nginx-light haproxy wrk util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
+ROUNDS=${ROUNDS:-3}
 for tool in nginx haproxy wrk taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx-light haproxy wrk" >&2; exit 1; }
 done
 cargo build --release -p switchyard --quiet
+CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true cargo build --release --quiet \
+  --target wasm32-wasip2 --target-dir target/wasm-plugins -p least-loaded
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -76,6 +84,10 @@ service = "up"
 balancer = "round_robin"
 upstreams = [{ addr = "127.0.0.1:19001" }, { addr = "127.0.0.1:19002" }, { addr = "127.0.0.1:19003" }]
 CONF
+sed -e 's/18083/18084/' -e 's/"round_robin"/"least_conn"/' "$work/switchyard.toml" > "$work/sy-native.toml"
+cp target/wasm-plugins/wasm32-wasip2/release/least_loaded.wasm "$work/least_loaded.wasm"
+sed -e 's/18083/18085/' -e 's/"round_robin"/{ plugin = "lb" }/' "$work/switchyard.toml" > "$work/sy-wasm.toml"
+printf '[plugin.lb]\npath = "least_loaded.wasm"\n' >> "$work/sy-wasm.toml"
 
 # CPU ticks (user+system) of every process in session $1.
 ticks() { ps -o pid= -s "$1" | while read -r p; do awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
@@ -100,11 +112,25 @@ run() { # name port command...
 run nginx 18081 nginx -c "$work/nginx.conf" -e stderr
 run haproxy 18082 haproxy -f "$work/haproxy.cfg"
 run switchyard 18083 ./target/release/switchyard run --config "$work/switchyard.toml"
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+declare -a NR NC NP WR WC WP
+for _ in $(seq "$ROUNDS"); do
+  run sy-native 18084 ./target/release/switchyard run --config "$work/sy-native.toml"
+  NR+=("${RPS[sy-native]}"); NC+=("${CPU[sy-native]}"); NP+=("${P99[sy-native]}")
+  run sy-wasm 18085 ./target/release/switchyard run --config "$work/sy-wasm.toml"
+  WR+=("${RPS[sy-wasm]}"); WC+=("${CPU[sy-wasm]}"); WP+=("${P99[sy-wasm]}")
+done
+RPS[sy-native]=$(median "${NR[@]}"); CPU[sy-native]=$(median "${NC[@]}"); P99[sy-native]=$(median "${NP[@]}")
+RPS[sy-wasm]=$(median "${WR[@]}"); CPU[sy-wasm]=$(median "${WC[@]}"); P99[sy-wasm]=$(median "${WP[@]}")
 
 echo "duration $DURATION, $CONNECTIONS keep-alive connections, proxy on core 0, wrk + upstreams on core 1"
 printf "%-11s %10s %8s %9s %14s %10s %10s\n" proxy "req/s" "p99 ms" "CPU µs/req" "req/s vs nginx" "p99 vs" "CPU vs"
-for name in nginx haproxy switchyard; do
+for name in nginx haproxy switchyard sy-native sy-wasm; do
   awk -v n="$name" -v r="${RPS[$name]}" -v p="${P99[$name]}" -v c="${CPU[$name]}" \
       -v r0="${RPS[nginx]}" -v p0="${P99[nginx]}" -v c0="${CPU[nginx]}" \
       'BEGIN {printf "%-11s %10.0f %8.2f %9.2f %14.2f %10.2f %10.2f\n", n, r, p, c, r/r0, p/p0, c/c0}'
 done
+echo "(switchyard: round_robin; sy-native: least_conn; sy-wasm: the least-loaded Wasm plugin; the last two: medians of $ROUNDS alternating runs)"
+echo "sy-native CPU µs/req per run: ${NC[*]}; sy-wasm: ${WC[*]}"
+awk -v r="${RPS[sy-wasm]}" -v r0="${RPS[sy-native]}" -v c="${CPU[sy-wasm]}" -v c0="${CPU[sy-native]}" \
+    'BEGIN {printf "Wasm balancer vs native least_conn: req/s %.3f, CPU per request %.3f\n", r/r0, c/c0}'

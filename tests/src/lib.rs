@@ -133,6 +133,36 @@ pub async fn finishes_soon<T>(task: &tokio::task::JoinHandle<T>) -> bool {
     false
 }
 
+/// Sends `n` requests one after another, each on a new connection, to a gateway one of whose
+/// upstreams is held: a request that does not finish soon landed there and is left pending.
+/// Returns who served the finished ones, and the pending ones.
+pub async fn requests_around_a_hold(
+    addr: SocketAddr,
+    n: usize,
+) -> (
+    std::collections::HashMap<String, usize>,
+    Vec<tokio::task::JoinHandle<String>>,
+) {
+    let mut held = Vec::new();
+    let mut served = std::collections::HashMap::new();
+    for _ in 0..n {
+        let pending = tokio::spawn(async move {
+            Client::new(addr)
+                .get("/")
+                .await
+                .unwrap()
+                .served_by()
+                .to_owned()
+        });
+        if finishes_soon(&pending).await {
+            *served.entry(pending.await.unwrap()).or_default() += 1;
+        } else {
+            held.push(pending);
+        }
+    }
+    (served, held)
+}
+
 /// `[[route]]` + `[service.NAME]` text for a service over the given upstreams.
 pub fn service_toml(name: &str, balancer: &str, upstreams: &[(SocketAddr, u32)]) -> String {
     let ups: Vec<String> = upstreams

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use switchyard_tests::{Client, TestGateway, Upstream, finishes_soon, service_toml};
+use switchyard_tests::{Client, TestGateway, Upstream, requests_around_a_hold, service_toml};
 
 fn route_all(service: &str) -> String {
     format!("[[route]]\nservice = \"{service}\"\n")
@@ -58,25 +58,7 @@ async fn least_conn_steers_away_from_a_busy_upstream() {
     ];
     ups[0].hold();
     let gw = TestGateway::single_service("least_conn", &[&ups[0], &ups[1], &ups[2]], "");
-    let addr = gw.addr();
-    let mut held = Vec::new();
-    let mut served: HashMap<String, usize> = HashMap::new();
-    for _ in 0..30 {
-        let pending = tokio::spawn(async move {
-            Client::new(addr)
-                .get("/")
-                .await
-                .unwrap()
-                .served_by()
-                .to_owned()
-        });
-        // A request that lands on the held upstream never answers: leave it pending.
-        if finishes_soon(&pending).await {
-            *served.entry(pending.await.unwrap()).or_default() += 1;
-        } else {
-            held.push(pending);
-        }
-    }
+    let (served, held) = requests_around_a_hold(gw.addr(), 30).await;
     assert!(
         held.len() <= 1,
         "the busy upstream got {} requests, expected at most the first",

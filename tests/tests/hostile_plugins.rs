@@ -81,7 +81,8 @@ async fn a_fail_closed_plugin_that_times_out_answers_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_growth_stops_at_the_plugin_limit() {
     let up = Upstream::start("a");
-    let gw = fixture_gateway("grow", &[&up], "memory = \"8MiB\"\n");
+    // A generous deadline, so the memory limit (not a slow machine) is what stops each call.
+    let gw = fixture_gateway("grow", &[&up], "memory = \"8MiB\"\ndeadline = \"1s\"\n");
     let mut client = Client::new(gw.addr());
     for _ in 0..5 {
         assert_eq!(client.get("/").await.unwrap().status, 200);

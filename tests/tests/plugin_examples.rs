@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use switchyard_tests::{Client, TestGateway, Upstream, finishes_soon};
+use switchyard_tests::{Client, TestGateway, Upstream, requests_around_a_hold};
 
 fn upstreams(list: &[&Upstream]) -> String {
     let items: Vec<String> = list
@@ -40,24 +40,7 @@ async fn least_loaded_balancer_rotates_when_idle_and_avoids_a_busy_upstream() {
 
     // A held upstream keeps its request in flight: the plugin sees it and goes elsewhere.
     ups[0].hold();
-    let addr = gw.addr();
-    let mut held = Vec::new();
-    let mut served: HashMap<String, usize> = HashMap::new();
-    for _ in 0..30 {
-        let pending = tokio::spawn(async move {
-            Client::new(addr)
-                .get("/")
-                .await
-                .unwrap()
-                .served_by()
-                .to_owned()
-        });
-        if finishes_soon(&pending).await {
-            *served.entry(pending.await.unwrap()).or_default() += 1;
-        } else {
-            held.push(pending);
-        }
-    }
+    let (served, held) = requests_around_a_hold(gw.addr(), 30).await;
     assert!(
         held.len() <= 1,
         "the busy upstream got {} requests",

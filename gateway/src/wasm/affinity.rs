@@ -35,16 +35,12 @@ pub fn build(plugin: &Arc<LoadedPlugin>, workers: usize) -> Result<Box<dyn Affin
     let pre = pre.clone();
     let setup = Box::new(move |plugin: &LoadedPlugin, store: &mut _| {
         let bindings = pre.instantiate(&mut *store)?;
-        let names = match bindings
+        let answer = bindings
             .switchyard_policy_affinity()
-            .call_init(&mut *store, &plugin.config.config)?
-        {
-            Ok(names) => names,
-            Err(message) => wasmtime::bail!("init rejected the config: {message}"),
-        };
+            .call_init(&mut *store, &plugin.config.config)?;
         Ok(AffinityGuest {
             plugin: bindings,
-            headers: request::declared(names).map_err(wasmtime::Error::msg)?,
+            headers: request::init_headers(answer)?,
         })
     });
     let instances = Instances::new(Arc::clone(plugin), Arc::from(Vec::new()), workers, setup)

@@ -74,5 +74,28 @@ fn store(component: &Component, dir: &Path, file: &Path) -> std::io::Result<()> 
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, &bytes)?;
     tmp.persist(file).map_err(|e| e.error)?;
+    prune(dir);
     Ok(())
+}
+
+/// Artifacts kept; beyond this the least recently written go, so a long-lived host that sees
+/// many plugin versions does not fill its disk.
+const KEEP: usize = 64;
+
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut artifacts: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if artifacts.len() <= KEEP {
+        return;
+    }
+    artifacts.sort();
+    for (_, path) in &artifacts[..artifacts.len() - KEEP] {
+        let _ = std::fs::remove_file(path);
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use wasmtime::{Store, Trap};
 
-use super::engine::runtime;
+use super::engine::{TICK, coarse_ticks, runtime};
 use super::metrics::Failure;
 use super::plugin::LoadedPlugin;
 use super::state::{PluginState, UpstreamView};
@@ -98,12 +98,16 @@ impl<G: Send + 'static> Instances<G> {
             return Err(Failure::Unavailable);
         };
         warm.store.set_epoch_deadline(self.plugin.deadline_ticks);
-        let started = Instant::now();
+        let started = metrics.call().then(Instant::now);
+        let started_tick = coarse_ticks();
         let result = f(&warm.guest, &mut warm.store);
-        metrics.call(started.elapsed());
+        if let Some(started) = started {
+            metrics.sample(started.elapsed());
+        }
         match result {
             Ok(value) => Ok(value),
             Err(e) => {
+                metrics.failed_after(TICK * (coarse_ticks() - started_tick + 1) as u32);
                 let why = classify(&e, &warm.store);
                 let message = describe(&e, &warm.store);
                 *slot = None;

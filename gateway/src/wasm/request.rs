@@ -14,6 +14,14 @@ pub fn declared(names: Vec<String>) -> Result<Vec<HeaderName>, String> {
         .collect()
 }
 
+/// The header names an `init` answered with, or why the plugin refused its config.
+pub fn init_headers(answer: Result<Vec<String>, String>) -> wasmtime::Result<Vec<HeaderName>> {
+    match answer {
+        Ok(names) => declared(names).map_err(wasmtime::Error::msg),
+        Err(message) => wasmtime::bail!("init rejected the config: {message}"),
+    }
+}
+
 /// Values of the declared headers, in order. Allocates only when the plugin declared any.
 pub fn values(names: &[HeaderName], request: Option<&RequestView<'_>>) -> Vec<Option<String>> {
     if names.is_empty() {
