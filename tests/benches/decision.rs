@@ -55,8 +55,15 @@ fn ns_per_pick(snapshot: &Snapshot) -> f64 {
     runs[RUNS / 2]
 }
 
+/// (row label, the `balancer` value, the plugin crate and its config when it is a plugin)
+type Case = (
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
 fn main() {
-    let cases: [(&str, &str, Option<(&str, &str)>); 5] = [
+    let cases: [Case; 5] = [
         ("native round_robin", "\"round_robin\"", None),
         ("native least_conn (scans all)", "\"least_conn\"", None),
         ("native p2c", "\"p2c\"", None),

@@ -143,9 +143,8 @@ fn broken_configs() -> Vec<Case> {
         ),
         (
             "plugin in two kinds of slot",
-            format!(
-                "listen = [\"127.0.0.1:8080\"]\n[[route]]\nservice = \"web\"\nrouter = {{ plugin = \"p\" }}\n[service.web]\nbalancer = {{ plugin = \"p\" }}\nupstreams = [{{ addr = \"127.0.0.1:9000\" }}]\n[plugin.p]\npath = \"Cargo.toml\"\n"
-            ),
+            "listen = [\"127.0.0.1:8080\"]\n[[route]]\nservice = \"web\"\nrouter = { plugin = \"p\" }\n[service.web]\nbalancer = { plugin = \"p\" }\nupstreams = [{ addr = \"127.0.0.1:9000\" }]\n[plugin.p]\npath = \"Cargo.toml\"\n"
+                .to_owned(),
             (4, 10),
             vec![
                 "plugin `p` is already used as a balancer",

@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use switchyard_tests::{Client, TestGateway, Upstream, requests_around_a_hold, service_toml};

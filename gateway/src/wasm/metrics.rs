@@ -41,7 +41,9 @@ pub const SAMPLE_EVERY: u64 = 16;
 impl PluginMetrics {
     /// Counts a call; true when this one's latency should be sampled.
     pub fn call(&self) -> bool {
-        self.calls.fetch_add(1, Relaxed) % SAMPLE_EVERY == 0
+        self.calls
+            .fetch_add(1, Relaxed)
+            .is_multiple_of(SAMPLE_EVERY)
     }
 
     pub fn sample(&self, took: Duration) {

@@ -1,5 +1,7 @@
-//! Least loaded: the upstream with the fewest requests in flight per unit of weight; among
-//! equals, the next one in turn, so an idle service is served round robin.
+//! Least loaded: the upstream with the fewest requests in flight per unit of weight. The scan
+//! starts one upstream further on each pick and the first of equals wins, so an idle service
+//! is served round robin (the same algorithm as the native `least_conn`, which makes the two
+//! directly comparable in `tests/bench/compare.sh`).
 //!
 //! It asks for the packed load view: every upstream's live state arrives with each call.
 
@@ -21,9 +23,14 @@ impl Balancer for LeastLoaded {
 
     fn pick(&mut self, _request: &Pick<'_>, loads: &Loads<'_>, _host: &dyn Host) -> Option<usize> {
         let n = loads.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next % n;
+        self.next = (start + 1) % n;
         let mut best: Option<(usize, u64, u64)> = None;
         for step in 0..n {
-            let i = (self.next + step) % n;
+            let i = (start + step) % n;
             let Some(load) = loads.get(i) else { continue };
             if !load.healthy {
                 continue;
@@ -34,9 +41,7 @@ impl Balancer for LeastLoaded {
                 best = Some((i, busy, weight));
             }
         }
-        let (chosen, _, _) = best?;
-        self.next = (chosen + 1) % n;
-        Some(chosen)
+        best.map(|(chosen, _, _)| chosen)
     }
 }
 
