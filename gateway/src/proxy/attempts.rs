@@ -52,13 +52,8 @@ pub async fn run(
             }
             Ok((response, sender)) => {
                 in_flight.report(Outcome::Answered);
-                let to = Upstreamed {
-                    key: upstream.pool_key,
-                    sender,
-                    idle: service.timeouts.idle,
-                    in_flight,
-                };
-                return to.respond(response, decision.set_cookie);
+                return Upstreamed::new(upstream, service.timeouts.idle, sender, in_flight)
+                    .respond(response, decision.set_cookie);
             }
             Err(e) => {
                 tracing::warn!(peer = %client.peer, upstream = %upstream.addr, attempt = number, error = %e, "upstream exchange failed");
@@ -88,13 +83,8 @@ pub async fn run(
                 number += 1;
             }
             (None, Ok((response, sender))) => {
-                let to = Upstreamed {
-                    key: upstream.pool_key,
-                    sender,
-                    idle: service.timeouts.idle,
-                    in_flight,
-                };
-                return to.respond(response, decision.set_cookie);
+                return Upstreamed::new(upstream, service.timeouts.idle, sender, in_flight)
+                    .respond(response, decision.set_cookie);
             }
             (None, Err(e)) => return refuse(Refusal::for_error(&e)),
         }

@@ -31,7 +31,7 @@ use pool::Sender;
 use respond::{Refusal, refuse};
 
 use crate::runtime_state::PoolKey;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, Upstream};
 
 /// What the proxy keeps per client connection.
 pub struct ClientConn {
@@ -206,6 +206,15 @@ struct Upstreamed {
 }
 
 impl Upstreamed {
+    fn new(upstream: &Upstream, idle: Duration, sender: Sender, in_flight: InFlight) -> Self {
+        Upstreamed {
+            key: upstream.pool_key,
+            sender,
+            idle,
+            in_flight,
+        }
+    }
+
     fn respond(
         self,
         response: Response<Incoming>,

@@ -25,10 +25,7 @@ pub struct WasmAffinity {
 }
 
 pub fn build(plugin: &Arc<LoadedPlugin>, workers: usize) -> Result<Box<dyn Affinity>, PluginError> {
-    let init_error = |message: String| PluginError::Init {
-        plugin: plugin.config.name.clone(),
-        message,
-    };
+    let init_error = |message: String| plugin.init_error(message);
     let WorldPre::Affinity(pre) = &plugin.pre else {
         return Err(init_error("is not an affinity plugin".to_owned()));
     };

@@ -44,10 +44,7 @@ pub fn build(
     generation: u64,
     workers: usize,
 ) -> Result<Box<dyn Balancer>, PluginError> {
-    let init_error = |message: String| PluginError::Init {
-        plugin: plugin.config.name.clone(),
-        message,
-    };
+    let init_error = |message: String| plugin.init_error(message);
     let WorldPre::Balancer(pre) = &plugin.pre else {
         return Err(init_error("is not a balancer plugin".to_owned()));
     };

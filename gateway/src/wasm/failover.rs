@@ -18,10 +18,7 @@ pub struct WasmFailover {
 }
 
 pub fn build(plugin: &Arc<LoadedPlugin>, workers: usize) -> Result<Box<dyn Failover>, PluginError> {
-    let init_error = |message: String| PluginError::Init {
-        plugin: plugin.config.name.clone(),
-        message,
-    };
+    let init_error = |message: String| plugin.init_error(message);
     let WorldPre::Failover(pre) = &plugin.pre else {
         return Err(init_error("is not a failover plugin".to_owned()));
     };

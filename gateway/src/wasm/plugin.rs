@@ -34,6 +34,16 @@ pub struct LoadedPlugin {
     pub deadline_ticks: u64,
 }
 
+impl LoadedPlugin {
+    /// The error for a plugin that could not be set up for a slot.
+    pub fn init_error(&self, message: String) -> PluginError {
+        PluginError::Init {
+            plugin: self.config.name.clone(),
+            message,
+        }
+    }
+}
+
 pub enum WorldPre {
     Router(router::RouterPluginPre<PluginState>),
     Balancer(balancer::BalancerPluginPre<PluginState>),

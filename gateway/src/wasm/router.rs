@@ -30,10 +30,7 @@ pub fn build(
     services: HashMap<String, usize>,
     workers: usize,
 ) -> Result<Box<dyn Router>, PluginError> {
-    let init_error = |message: String| PluginError::Init {
-        plugin: plugin.config.name.clone(),
-        message,
-    };
+    let init_error = |message: String| plugin.init_error(message);
     let WorldPre::Router(pre) = &plugin.pre else {
         return Err(init_error("is not a router plugin".to_owned()));
     };
