@@ -234,6 +234,7 @@ impl Snapshot {
                 listen: Vec::new(),
                 admin: None,
                 workers: 0,
+                client_timeout: std::time::Duration::from_secs(30),
                 routes: Vec::new(),
                 services: Vec::new(),
                 plugins: Vec::new(),

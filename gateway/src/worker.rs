@@ -11,18 +11,17 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::LocalSet;
 
 use crate::gateway::Shared;
+use crate::idle_watch::{Activity, Tracked};
 use crate::proxy::{self, ClientConn};
 
 /// How long in-flight exchanges may take to finish once shutdown starts.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
-/// A client must send a complete request head within this (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 thread_local! {
     static WORKER_INDEX: Cell<Option<usize>> = const { Cell::new(None) };
@@ -111,7 +110,11 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let conn = Rc::new(ConnCtx { shared: Arc::clone(&shared), client: ClientConn::new(peer, "http") });
+                    let conn = Rc::new(ConnCtx {
+                        shared: Arc::clone(&shared),
+                        client: ClientConn::new(peer, "http"),
+                        activity: Rc::default(),
+                    });
                     connections.live.set(connections.live.get() + 1);
                     let connections = Rc::clone(&connections);
                     tokio::task::spawn_local(serve(conn, stream, shutdown.clone(), connections));
@@ -131,6 +134,7 @@ async fn accept_loop(
 struct ConnCtx {
     shared: Arc<Shared>,
     client: ClientConn,
+    activity: Rc<Activity>,
 }
 
 async fn serve(
@@ -139,18 +143,29 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
     connections: Rc<Connections>,
 ) {
+    let activity = Rc::clone(&ctx.activity);
+    let peer = ctx.client.peer;
+    // Read per connection: a reload applies to connections accepted after it.
+    let client_timeout = ctx.shared.snapshots.load().config.client_timeout;
     let service = service_fn(move |req| {
         let ctx = Rc::clone(&ctx);
-        async move { Ok::<_, Infallible>(proxy::handle(&ctx.shared.snapshots, &ctx.client, req).await) }
+        let busy = ctx.activity.begin();
+        async move {
+            let response = proxy::handle(&ctx.shared.snapshots, &ctx.client, req).await;
+            Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
+        }
     });
     let conn = http1::Builder::new()
         .writev(false)
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {
+        biased;
         r = conn.as_mut() => r,
+        () = activity.unused_for(client_timeout) => {
+            tracing::debug!(%peer, "closing a client connection unused for client_timeout");
+            Ok(())
+        }
         _ = shutdown.wait_for(|stop| *stop) => {
             // Finish the exchange in progress, then close instead of keeping alive.
             conn.as_mut().graceful_shutdown();

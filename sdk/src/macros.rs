@@ -81,14 +81,19 @@ macro_rules! router {
                     host: String,
                     path: String,
                     client_ip: String,
-                    headers: Vec<Option<String>>,
+                    headers: Option<Vec<Option<String>>>,
                 ) -> wit::Routing {
                     PLUGIN.with_borrow_mut(|p| {
                         let Some((plugin, names)) = p else {
                             return wit::Routing::Default;
                         };
                         let request = $crate::Request::new(
-                            &method, &host, &path, &client_ip, names, &headers,
+                            &method,
+                            &host,
+                            &path,
+                            &client_ip,
+                            names,
+                            headers.as_deref().unwrap_or_default(),
                         );
                         match $crate::Router::route(plugin, &request, &Host) {
                             $crate::Routing::Default => wit::Routing::Default,
@@ -184,13 +189,21 @@ macro_rules! balancer {
 
                 fn pick(
                     key_hash: Option<u64>,
-                    headers: Vec<Option<String>>,
-                    loads: Vec<u32>,
+                    headers: Option<Vec<Option<String>>>,
+                    loads: Option<Vec<u32>>,
                 ) -> Option<u32> {
                     PLUGIN.with_borrow_mut(|p| {
                         let state = p.as_mut()?;
-                        let request = $crate::Pick::new(key_hash, &state.headers, &headers);
-                        let view = $crate::Loads::new(&loads, state.count, &Host);
+                        let request = $crate::Pick::new(
+                            key_hash,
+                            &state.headers,
+                            headers.as_deref().unwrap_or_default(),
+                        );
+                        let view = $crate::Loads::new(
+                            loads.as_deref().unwrap_or_default(),
+                            state.count,
+                            &Host,
+                        );
                         let index =
                             $crate::Balancer::pick(&mut state.plugin, &request, &view, &Host)?;
                         u32::try_from(index).ok()
@@ -236,12 +249,17 @@ macro_rules! affinity {
                     host: String,
                     path: String,
                     client_ip: String,
-                    headers: Vec<Option<String>>,
+                    headers: Option<Vec<Option<String>>>,
                 ) -> Option<String> {
                     PLUGIN.with_borrow_mut(|p| {
                         let (plugin, names) = p.as_mut()?;
                         let request = $crate::Request::new(
-                            &method, &host, &path, &client_ip, names, &headers,
+                            &method,
+                            &host,
+                            &path,
+                            &client_ip,
+                            names,
+                            headers.as_deref().unwrap_or_default(),
                         );
                         $crate::Affinity::key(plugin, &request, &Host)
                     })

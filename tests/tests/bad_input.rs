@@ -19,6 +19,18 @@ fn broken_configs() -> Vec<Case> {
     let head = "listen = [\"127.0.0.1:8080\"]\n[[route]]\nservice = \"web\"\n";
     vec![
         (
+            "client_timeout out of range",
+            format!("listen = [\"127.0.0.1:8080\"]\nclient_timeout = \"0s\"\n[[route]]\nservice = \"web\"\n{GOOD_TAIL}"),
+            (2, 18),
+            vec!["client_timeout must be from 1s to 1h"],
+        ),
+        (
+            "client_timeout not a duration",
+            format!("listen = [\"127.0.0.1:8080\"]\nclient_timeout = \"soon\"\n[[route]]\nservice = \"web\"\n{GOOD_TAIL}"),
+            (2, 18),
+            vec!["client_timeout", "30s"],
+        ),
+        (
             "syntax error",
             format!("{head}[service.web\nupstreams = []\n"),
             (4, 13),

@@ -100,3 +100,63 @@ async fn upstream_connections_are_reused() {
     assert_eq!(upstream["failures"], 0);
     assert_eq!(upstream["in_flight"], 0);
 }
+
+/// Whether the gateway closes `stream` within `limit`, polled every 100 ms; with `drip`, a
+/// header line is written before each poll (a slowloris client).
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration, drip: bool) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 4096];
+    for _ in 0..limit.as_millis() / 100 {
+        if drip && stream.write_all(b"X-Drip: 1\r\n").await.is_err() {
+            return true;
+        }
+        let read = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await;
+        if let Ok(Ok(0) | Err(_)) = read {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_client_connections_close_after_client_timeout_and_slow_answers_do_not() {
+    use tokio::io::AsyncWriteExt;
+    let slow = Upstream::with_delay("slow", Duration::from_millis(2500));
+    let gw = TestGateway::start(&format!(
+        "client_timeout = \"1s\"\n[[route]]\nservice = \"web\"\n{}",
+        service_toml("web", "round_robin", &[(slow.addr, 1)])
+    ));
+
+    // A head that never completes is cut between one and two periods after it began.
+    let mut slowloris = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    slowloris
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    assert!(closed_within(&mut slowloris, Duration::from_secs(6), true).await);
+    assert!(
+        began.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        began.elapsed()
+    );
+
+    // An answer that takes longer than two periods is not cut: the request is in flight.
+    let mut client = Client::new(gw.addr());
+    let answered = client.get("/").await.unwrap();
+    assert_eq!(answered.status, 200);
+    assert_eq!(answered.served_by(), "slow");
+
+    // A keep-alive connection left idle after its answer is closed.
+    let mut idle = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    assert!(closed_within(&mut idle, Duration::from_secs(10), false).await);
+    assert!(
+        began.elapsed() >= Duration::from_millis(3500),
+        "{:?}",
+        began.elapsed()
+    );
+}

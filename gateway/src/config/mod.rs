@@ -26,6 +26,9 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// Worker threads, one runtime and one listener socket each; 0 means one per core.
     pub workers: usize,
+    /// A client connection with no new request head and nothing in flight for this long is
+    /// closed (idle keep-alive, slowloris).
+    pub client_timeout: Duration,
     pub routes: Vec<RouteConfig>,
     /// Sorted by name.
     pub services: Vec<ServiceConfig>,

@@ -17,6 +17,9 @@ pub struct RawConfig {
     pub workers: Option<Spanned<usize>>,
     #[serde(default)]
     pub timeouts: RawTimeouts,
+    /// Parsed during validation, so a bad value is reported at its place.
+    #[serde(default)]
+    pub client_timeout: Option<Spanned<String>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
     #[serde(default, rename = "service")]

@@ -70,6 +70,7 @@ pub fn validate(
         Some(w) => *w.get_ref(),
         None => 0,
     };
+    let client_timeout = client_timeout(&cx, raw.client_timeout.as_ref())?;
     let defaults = merge_timeouts(Timeouts::default(), &raw.timeouts);
 
     let mut plugins = plugins::plugins(&cx, &raw.plugins)?;
@@ -104,11 +105,30 @@ pub fn validate(
         listen,
         admin,
         workers,
+        client_timeout,
         routes,
         services,
         plugins,
         warnings,
     })
+}
+
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+const CLIENT_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
+
+fn client_timeout(cx: &Ctx<'_>, raw: Option<&Spanned<String>>) -> Result<Duration, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(CLIENT_TIMEOUT);
+    };
+    match humantime::parse_duration(raw.get_ref()) {
+        Ok(d) if CLIENT_TIMEOUT_RANGE.contains(&d) => Ok(d),
+        Ok(_) => cx.err_at(raw, "client_timeout must be from 1s to 1h".to_owned()),
+        Err(e) => cx.err_at(
+            raw,
+            format!("client_timeout: {e}; write a duration such as \"30s\""),
+        ),
+    }
 }
 
 fn listen_addrs(cx: &Ctx<'_>, raw: &RawConfig) -> Result<Vec<SocketAddr>, ConfigError> {

@@ -43,8 +43,14 @@ pub async fn run(
             (None, None) => return refuse(Refusal::UpstreamFailed),
         };
         let mut in_flight = upstream.load.start();
-        let result =
-            forward::exchange(upstream.addr, upstream.pool_key, &service.timeouts, req).await;
+        let result = forward::exchange(
+            upstream.addr,
+            upstream.pool_key,
+            &service.timeouts,
+            &client.response_timer,
+            req,
+        )
+        .await;
         let (outcome, sent, answer) = match result {
             Ok((response, sender)) if response.status().is_server_error() => {
                 let status = AttemptOutcome::Status(response.status().as_u16());

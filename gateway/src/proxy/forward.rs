@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::body::RequestBody;
+use super::deadline::ResponseTimer;
 use super::pool::{self, Sender};
 use crate::config::Timeouts;
 use crate::runtime_state::PoolKey;
@@ -61,6 +62,7 @@ pub async fn exchange(
     addr: SocketAddr,
     key: PoolKey,
     timeouts: &Timeouts,
+    timer: &ResponseTimer,
     mut req: Request<RequestBody>,
 ) -> Result<(Response<Incoming>, Sender), ForwardError> {
     loop {
@@ -74,10 +76,13 @@ pub async fn exchange(
             }
             return Err(ForwardError::Timeout { addr });
         }
-        match timeout(timeouts.request, sender.try_send_request(req)).await {
-            Err(_) => return Err(ForwardError::Timeout { addr }),
-            Ok(Ok(response)) => return Ok((response, sender)),
-            Ok(Err(mut failed)) => match failed.take_message() {
+        match timer
+            .limit(timeouts.request, sender.try_send_request(req))
+            .await
+        {
+            None => return Err(ForwardError::Timeout { addr }),
+            Some(Ok(response)) => return Ok((response, sender)),
+            Some(Err(mut failed)) => match failed.take_message() {
                 // A pooled connection the upstream closed as we picked it: the request was
                 // never written, so sending it on another connection is always safe.
                 // Each pass discards one pooled connection, and a fresh one ends the loop.

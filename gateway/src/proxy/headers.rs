@@ -3,7 +3,8 @@
 //! lists (hyper leaves this to us for HTTP/1); `X-Forwarded-*` tell the upstream who asked.
 
 use http::header::{
-    CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, Entry, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
 };
 use http::{HeaderMap as Map, Request, Uri, Version};
 
@@ -27,20 +28,23 @@ pub struct ClientFacts {
 pub fn to_upstream<B>(req: &mut Request<B>, client: &ClientFacts) {
     strip_hop_by_hop(req.headers_mut());
     let headers = req.headers_mut();
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
-        None => client.peer_ip.clone(),
-        Some(prior) => {
+    // One hash per header: the entry serves both the lookup and the write.
+    match headers.entry(&X_FORWARDED_FOR) {
+        Entry::Vacant(slot) => {
+            slot.insert(client.peer_ip.clone());
+        }
+        Entry::Occupied(mut prior) => {
+            let prior = prior.get_mut();
             let mut joined = Vec::with_capacity(prior.len() + 2 + client.peer_ip.len());
             joined.extend_from_slice(prior.as_bytes());
             joined.extend_from_slice(b", ");
             joined.extend_from_slice(client.peer_ip.as_bytes());
-            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.peer_ip.clone())
+            *prior = HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.peer_ip.clone());
         }
-    };
-    headers.insert(X_FORWARDED_FOR.clone(), forwarded_for);
-    headers.insert(X_FORWARDED_PROTO.clone(), client.proto.clone());
+    }
+    headers.insert(&X_FORWARDED_PROTO, client.proto.clone());
     if let Some(host) = headers.get(HOST).cloned() {
-        headers.insert(X_FORWARDED_HOST.clone(), host);
+        headers.insert(&X_FORWARDED_HOST, host);
     }
     // Upstream connections are always HTTP/1.1 keep-alive, whatever the client spoke.
     *req.version_mut() = Version::HTTP_11;
@@ -59,28 +63,64 @@ pub fn to_client(headers: &mut Map) {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(listed) = connection_listed(headers) {
+    // Most messages carry at most `Connection: keep-alive`: one pass over the names finds
+    // out, so the common case hashes nothing and only names actually present are removed.
+    let mut present = 0u16;
+    let mut lists_more = false;
+    for (name, value) in headers.iter() {
+        if let Some(bit) = hop_by_hop_bit(name) {
+            present |= bit;
+            lists_more |= bit == CONNECTION_BIT && lists_other_names(value);
+        }
+    }
+    if present == 0 {
+        return;
+    }
+    if lists_more && let Some(listed) = connection_listed(headers) {
         for name in listed {
             headers.remove(name);
         }
     }
-    for name in [
-        &CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &PROXY_AUTHENTICATE,
-        &PROXY_AUTHORIZATION,
-        &TE,
-        &TRAILER,
-        &TRANSFER_ENCODING,
-        &UPGRADE,
-    ] {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(*name);
+        }
     }
 }
 
-/// Extra names listed in `Connection`, beyond the ones removed anyway. Allocates only
-/// when there are such names, which is rare.
+/// Every header that is hop-by-hop whatever `Connection` says; the position is its bit.
+static HOP_BY_HOP: [&HeaderName; 9] = [
+    &CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &PROXY_AUTHENTICATE,
+    &PROXY_AUTHORIZATION,
+    &TE,
+    &TRAILER,
+    &TRANSFER_ENCODING,
+    &UPGRADE,
+];
+const CONNECTION_BIT: u16 = 1;
+
+fn hop_by_hop_bit(name: &HeaderName) -> Option<u16> {
+    // Standard names compare as enum tags; the two custom ones by length first.
+    HOP_BY_HOP
+        .iter()
+        .position(|hop| *hop == name)
+        .map(|i| 1 << i)
+}
+
+/// Whether a `Connection` value names more than `close` / `keep-alive`.
+fn lists_other_names(value: &HeaderValue) -> bool {
+    value.as_bytes().split(|b| *b == b',').any(|token| {
+        let token = token.trim_ascii();
+        !token.is_empty()
+            && !token.eq_ignore_ascii_case(b"close")
+            && !token.eq_ignore_ascii_case(b"keep-alive")
+    })
+}
+
+/// Extra names listed in `Connection`, beyond the ones removed anyway.
 fn connection_listed(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     let mut listed = None::<Vec<HeaderName>>;
     for value in headers.get_all(CONNECTION) {
@@ -134,6 +174,27 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "api.example.com");
         assert_eq!(req.uri(), "/a?b=1");
+    }
+
+    #[test]
+    fn strips_from_responses_with_several_connection_headers() {
+        let mut headers = HeaderMap::new();
+        headers.append(CONNECTION, HeaderValue::from_static("keep-alive"));
+        headers.append(CONNECTION, HeaderValue::from_static("X-Hop"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        to_client(&mut headers);
+        let left: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["content-type"]);
+
+        let mut plain = HeaderMap::new();
+        plain.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        plain.insert("x-kept", HeaderValue::from_static("1"));
+        to_client(&mut plain);
+        let left: Vec<_> = plain.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept"]);
     }
 
     #[test]

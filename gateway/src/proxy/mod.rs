@@ -6,6 +6,7 @@
 
 mod attempts;
 mod body;
+mod deadline;
 mod forward;
 mod headers;
 mod pick;
@@ -26,6 +27,7 @@ use switchyard_plugins::{AffinityKey, InFlight, LocalResponse, RequestView, Rout
 
 pub use body::ProxyBody;
 use body::{RequestBody, UpstreamBody};
+use deadline::ResponseTimer;
 pub use headers::ClientFacts;
 use pool::Sender;
 use respond::{Refusal, refuse};
@@ -41,6 +43,8 @@ pub struct ClientConn {
     pub ip_hash: u64,
     /// The peer IP as text, for policies.
     pub ip_text: Box<str>,
+    /// Limits the wait for each upstream answer on this connection.
+    response_timer: ResponseTimer,
 }
 
 impl ClientConn {
@@ -60,6 +64,7 @@ impl ClientConn {
             },
             ip_hash,
             ip_text: ip_text.into_boxed_str(),
+            response_timer: ResponseTimer::default(),
         }
     }
 }
@@ -108,7 +113,7 @@ pub async fn handle(
     let (parts, body) = req.into_parts();
     let mut req = Request::from_parts(parts, RequestBody::Client(body));
     headers::to_upstream(&mut req, &client.facts);
-    match forward::exchange(addr, key, &timeouts, req).await {
+    match forward::exchange(addr, key, &timeouts, &client.response_timer, req).await {
         Ok((response, sender)) => {
             in_flight.report(Outcome::Answered);
             let to = Upstreamed {

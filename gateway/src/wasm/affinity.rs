@@ -58,7 +58,7 @@ impl Affinity for WasmAffinity {
                 req.host,
                 req.path_and_query,
                 req.client_ip,
-                &headers,
+                headers.as_deref(),
             )
         });
         match answer {

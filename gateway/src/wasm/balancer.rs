@@ -119,8 +119,8 @@ impl Balancer for WasmBalancer {
             let picked = guest.plugin.switchyard_policy_balancer().call_pick(
                 &mut *store,
                 ctx.key_hash,
-                &headers,
-                &words,
+                headers.as_deref(),
+                guest.packed.then_some(words.as_slice()),
             );
             store.data_mut().scratch = words;
             picked

@@ -43,28 +43,19 @@ pub fn runtime() -> Result<&'static Runtime, String> {
 }
 
 fn build() -> wasmtime::Result<Runtime> {
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(INSTANCE_SLOTS)
-        .total_core_instances(INSTANCE_SLOTS * 4)
-        .total_memories(INSTANCE_SLOTS)
-        .total_tables(INSTANCE_SLOTS * 2)
-        .total_stacks(INSTANCE_SLOTS)
-        .max_core_instances_per_component(16)
-        .max_memories_per_component(2)
-        .max_tables_per_component(4)
-        .max_memory_size(MAX_PLUGIN_MEMORY as usize)
-        // Reuse the slots a plugin already used (warm: re-instantiating after a trap is cheap)
-        // before touching cold ones. Every slot ever used keeps some memory resident, so with
-        // the default (100) a plugin trapping on every call spread itself over 100 slots and
-        // grew RSS by ~250 MB; with 0 the slots in use never exceed the live instances.
-        .max_unused_warm_slots(0);
-    let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .max_wasm_stack(512 * 1024);
-    let engine = Engine::new(&config)?;
+    let engine = match Engine::new(&config(Some(pooling()))) {
+        Ok(engine) => engine,
+        // The pool reserves ~2 TiB of address space up front; where that is refused (a
+        // `ulimit -v`, valgrind, some sandboxes) plugins still run, each instance allocated
+        // when created. Memory limits hold either way: every store has its own limiter.
+        Err(e) => {
+            tracing::warn!(
+                error = %format!("{e:#}"),
+                "Wasm instance pool unavailable; allocating plugin instances on demand"
+            );
+            Engine::new(&config(None))?
+        }
+    };
     let mut linker = Linker::new(&engine);
     super::wasi::add_to_linker(&mut linker)?;
     bindings::balancer::BalancerPlugin::add_to_linker::<PluginState, HasSelf<PluginState>>(
@@ -84,6 +75,37 @@ fn build() -> wasmtime::Result<Runtime> {
             }
         })?;
     Ok(Runtime { engine, linker })
+}
+
+fn pooling() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(INSTANCE_SLOTS)
+        .total_core_instances(INSTANCE_SLOTS * 4)
+        .total_memories(INSTANCE_SLOTS)
+        .total_tables(INSTANCE_SLOTS * 2)
+        .total_stacks(INSTANCE_SLOTS)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(2)
+        .max_tables_per_component(4)
+        .max_memory_size(MAX_PLUGIN_MEMORY as usize)
+        // Reuse the slots a plugin already used (warm: re-instantiating after a trap is cheap)
+        // before touching cold ones. Every slot ever used keeps some memory resident, so with
+        // the default (100) a plugin trapping on every call spread itself over 100 slots and
+        // grew RSS by ~250 MB; with 0 the slots in use never exceed the live instances.
+        .max_unused_warm_slots(0);
+    pool
+}
+
+fn config(pool: Option<PoolingAllocationConfig>) -> Config {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(512 * 1024);
+    if let Some(pool) = pool {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
 }
 
 /// Epoch ticks for a deadline, rounded up, at least one.

@@ -22,12 +22,16 @@ pub fn init_headers(answer: Result<Vec<String>, String>) -> wasmtime::Result<Vec
     }
 }
 
-/// Values of the declared headers, in order. Allocates only when the plugin declared any.
-pub fn values(names: &[HeaderName], request: Option<&RequestView<'_>>) -> Vec<Option<String>> {
+/// Values of the declared headers, in order; `None` when the plugin declared none, which
+/// (unlike an empty list) crosses into the plugin without a call to its allocator.
+pub fn values(
+    names: &[HeaderName],
+    request: Option<&RequestView<'_>>,
+) -> Option<Vec<Option<String>>> {
     if names.is_empty() {
-        return Vec::new();
+        return None;
     }
-    names
+    let values = names
         .iter()
         .map(|n| {
             request
@@ -35,5 +39,6 @@ pub fn values(names: &[HeaderName], request: Option<&RequestView<'_>>) -> Vec<Op
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         })
-        .collect()
+        .collect();
+    Some(values)
 }

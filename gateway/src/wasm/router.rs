@@ -74,7 +74,7 @@ impl Router for WasmRouter {
                 req.host,
                 req.path_and_query,
                 req.client_ip,
-                &headers,
+                headers.as_deref(),
             )
         });
         match answer {
