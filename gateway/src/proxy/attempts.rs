@@ -52,14 +52,13 @@ pub async fn run(
         )
         .await;
         let (outcome, sent, answer) = match result {
-            Ok((response, sender)) if response.status().is_server_error() => {
+            Ok(response) if response.status().is_server_error() => {
                 let status = AttemptOutcome::Status(response.status().as_u16());
-                (status, true, Ok((response, sender)))
+                (status, true, Ok(response))
             }
-            Ok((response, sender)) => {
+            Ok(response) => {
                 in_flight.report(Outcome::Answered);
-                return Upstreamed::new(upstream, service.timeouts.idle, sender, in_flight)
-                    .respond(response, decision.set_cookie);
+                return Upstreamed { in_flight }.respond(response, decision.set_cookie);
             }
             Err(e) => {
                 tracing::warn!(peer = %client.peer, upstream = %upstream.addr, attempt = number, error = %e, "upstream exchange failed");
@@ -88,9 +87,8 @@ pub async fn run(
                 current = upstream;
                 number += 1;
             }
-            (None, Ok((response, sender))) => {
-                return Upstreamed::new(upstream, service.timeouts.idle, sender, in_flight)
-                    .respond(response, decision.set_cookie);
+            (None, Ok(response)) => {
+                return Upstreamed { in_flight }.respond(response, decision.set_cookie);
             }
             (None, Err(e)) => return refuse(Refusal::for_error(&e)),
         }
@@ -99,9 +97,7 @@ pub async fn run(
 
 fn outcome_of(e: &ForwardError) -> AttemptOutcome {
     match e {
-        ForwardError::Connect { .. } | ForwardError::Handshake { .. } => {
-            AttemptOutcome::ConnectFailed
-        }
+        ForwardError::Connect { .. } => AttemptOutcome::ConnectFailed,
         ForwardError::ConnectTimeout { .. } | ForwardError::Timeout { .. } => {
             AttemptOutcome::TimedOut
         }

@@ -3,15 +3,13 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use switchyard_plugins::InFlight;
 
-use super::pool::{self, Sender};
-use crate::runtime_state::PoolKey;
+use super::h1::{H1Error, ResponseBody};
 
 /// The body sent upstream: the client's, streamed, or none (a retried bodiless request).
 pub enum RequestBody {
@@ -53,50 +51,29 @@ pub enum ProxyBody {
     Local(Option<Bytes>),
 }
 
-/// An upstream's body with what must happen when it ends: the upstream stops counting the
-/// request as in flight, and its connection returns to the pool if it was read to the end.
+/// An upstream's body; the upstream counts the request as in flight until it is dropped.
 pub struct UpstreamBody {
-    inner: Incoming,
-    connection: Option<(PoolKey, Sender, Duration)>,
+    inner: ResponseBody,
     _in_flight: InFlight,
 }
 
 impl UpstreamBody {
-    pub fn new(
-        inner: Incoming,
-        key: PoolKey,
-        sender: Sender,
-        idle: Duration,
-        in_flight: InFlight,
-    ) -> Self {
+    pub fn new(inner: ResponseBody, in_flight: InFlight) -> Self {
         Self {
             inner,
-            connection: Some((key, sender, idle)),
             _in_flight: in_flight,
-        }
-    }
-}
-
-impl Drop for UpstreamBody {
-    fn drop(&mut self) {
-        // A body dropped half-read (client gone) leaves its connection mid-response:
-        // dropping the sender closes it instead of pooling it.
-        if self.inner.is_end_stream()
-            && let Some((key, sender, idle)) = self.connection.take()
-        {
-            pool::put(key, sender, idle);
         }
     }
 }
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = H1Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, H1Error>>> {
         match self.get_mut() {
             ProxyBody::Upstream(up) => Pin::new(&mut up.inner).poll_frame(cx),
             ProxyBody::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),

@@ -5,14 +5,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use http_body::Body;
+use switchyard_plugins::request::is_idempotent;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::body::RequestBody;
 use super::deadline::ResponseTimer;
-use super::pool::{self, Sender};
+use super::h1::{H1Error, ResponseBody, UpstreamConn};
+use super::pool;
 use crate::config::Timeouts;
 use crate::runtime_state::PoolKey;
 
@@ -25,18 +26,10 @@ pub enum ForwardError {
     },
     #[error("connect to {addr} timed out")]
     ConnectTimeout { addr: SocketAddr },
-    #[error("HTTP/1 handshake with {addr} failed: {source}")]
-    Handshake {
-        addr: SocketAddr,
-        source: hyper::Error,
-    },
     #[error("no response from {addr} within the request timeout")]
     Timeout { addr: SocketAddr },
     #[error("exchange with {addr} failed: {source}")]
-    Exchange {
-        addr: SocketAddr,
-        source: hyper::Error,
-    },
+    Exchange { addr: SocketAddr, source: H1Error },
 }
 
 impl ForwardError {
@@ -56,49 +49,55 @@ impl ForwardError {
     }
 }
 
-/// Sends `req` and returns the response head with the connection it came on, which goes
-/// back to the pool once the body has been read to the end.
+/// Sends `req` and returns the response with its body still on the connection; the body
+/// returns the connection to the pool once read to the end.
 pub async fn exchange(
     addr: SocketAddr,
     key: PoolKey,
     timeouts: &Timeouts,
     timer: &ResponseTimer,
-    mut req: Request<RequestBody>,
-) -> Result<(Response<Incoming>, Sender), ForwardError> {
+    req: Request<RequestBody>,
+) -> Result<Response<ResponseBody>, ForwardError> {
+    let (parts, mut body) = req.into_parts();
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let replayable = body.is_end_stream();
     loop {
-        let (mut sender, reused) = match pool::take(key) {
-            Some(sender) => (sender, true),
+        let (mut conn, reused) = match pool::take(key) {
+            Some(conn) => (conn, true),
             None => (connect(addr, timeouts.connect).await?, false),
         };
-        if sender.ready().await.is_err() {
-            if reused {
-                continue;
-            }
-            return Err(ForwardError::Timeout { addr });
-        }
-        match timer
-            .limit(timeouts.request, sender.try_send_request(req))
-            .await
-        {
+        let sent = timer
+            .limit(
+                timeouts.request,
+                conn.roundtrip(&parts.method, target, &parts.headers, &mut body),
+            )
+            .await;
+        match sent {
             None => return Err(ForwardError::Timeout { addr }),
-            Some(Ok(response)) => return Ok((response, sender)),
-            Some(Err(mut failed)) => match failed.take_message() {
-                // A pooled connection the upstream closed as we picked it: the request was
-                // never written, so sending it on another connection is always safe.
-                // Each pass discards one pooled connection, and a fresh one ends the loop.
-                Some(unsent) if reused => req = unsent,
-                _ => {
-                    return Err(ForwardError::Exchange {
-                        addr,
-                        source: failed.into_error(),
-                    });
-                }
-            },
+            Some(Ok(head)) => {
+                let body = ResponseBody::new(conn, &head, key, timeouts.idle);
+                let (head_parts, ()) = head.response.into_parts();
+                return Ok(Response::from_parts(head_parts, body));
+            }
+            // A pooled connection the upstream closed as we used it: it got no request it
+            // could act on (nothing was written, or an idempotent request saw not a byte
+            // back), so a bodiless request goes again on another connection. Each pass
+            // spends one pooled connection; a fresh one ends the loop.
+            Some(Err(failed))
+                if reused
+                    && replayable
+                    && (failed.unsent || (failed.unanswered && is_idempotent(&parts.method))) => {}
+            Some(Err(failed)) => {
+                return Err(ForwardError::Exchange {
+                    addr,
+                    source: failed.error,
+                });
+            }
         }
     }
 }
 
-async fn connect(addr: SocketAddr, limit: Duration) -> Result<Sender, ForwardError> {
+async fn connect(addr: SocketAddr, limit: Duration) -> Result<UpstreamConn, ForwardError> {
     let stream = match timeout(limit, TcpStream::connect(addr)).await {
         Err(_) => return Err(ForwardError::ConnectTimeout { addr }),
         Ok(Err(source)) => return Err(ForwardError::Connect { addr, source }),
@@ -106,15 +105,5 @@ async fn connect(addr: SocketAddr, limit: Duration) -> Result<Sender, ForwardErr
     };
     // Small request heads must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .writev(false)
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|source| ForwardError::Handshake { addr, source })?;
-    tokio::task::spawn_local(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(%addr, error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
+    Ok(UpstreamConn::new(stream, addr))
 }

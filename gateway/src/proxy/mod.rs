@@ -8,6 +8,7 @@ mod attempts;
 mod body;
 mod deadline;
 mod forward;
+mod h1;
 mod headers;
 mod pick;
 pub mod pool;
@@ -16,7 +17,7 @@ mod route;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::{ArcSwap, Guard};
 use http::header::SET_COOKIE;
@@ -28,12 +29,11 @@ use switchyard_plugins::{AffinityKey, InFlight, LocalResponse, RequestView, Rout
 pub use body::ProxyBody;
 use body::{RequestBody, UpstreamBody};
 use deadline::ResponseTimer;
+use h1::ResponseBody;
 pub use headers::ClientFacts;
-use pool::Sender;
 use respond::{Refusal, refuse};
 
-use crate::runtime_state::PoolKey;
-use crate::snapshot::{Snapshot, Upstream};
+use crate::snapshot::Snapshot;
 
 /// What the proxy keeps per client connection.
 pub struct ClientConn {
@@ -114,15 +114,9 @@ pub async fn handle(
     let mut req = Request::from_parts(parts, RequestBody::Client(body));
     headers::to_upstream(&mut req, &client.facts);
     match forward::exchange(addr, key, &timeouts, &client.response_timer, req).await {
-        Ok((response, sender)) => {
+        Ok(response) => {
             in_flight.report(Outcome::Answered);
-            let to = Upstreamed {
-                key,
-                sender,
-                idle: timeouts.idle,
-                in_flight,
-            };
-            to.respond(response, decision.set_cookie)
+            Upstreamed { in_flight }.respond(response, decision.set_cookie)
         }
         Err(e) => {
             in_flight.report(Outcome::Failed);
@@ -204,25 +198,13 @@ fn decide(
 
 /// What stays with an upstream response until its body ends.
 struct Upstreamed {
-    key: PoolKey,
-    sender: Sender,
-    idle: Duration,
     in_flight: InFlight,
 }
 
 impl Upstreamed {
-    fn new(upstream: &Upstream, idle: Duration, sender: Sender, in_flight: InFlight) -> Self {
-        Upstreamed {
-            key: upstream.pool_key,
-            sender,
-            idle,
-            in_flight,
-        }
-    }
-
     fn respond(
         self,
-        response: Response<Incoming>,
+        response: Response<ResponseBody>,
         set_cookie: Option<HeaderValue>,
     ) -> Response<ProxyBody> {
         let (mut parts, incoming) = response.into_parts();
@@ -230,7 +212,7 @@ impl Upstreamed {
         if let Some(cookie) = set_cookie {
             parts.headers.append(SET_COOKIE, cookie);
         }
-        let body = UpstreamBody::new(incoming, self.key, self.sender, self.idle, self.in_flight);
+        let body = UpstreamBody::new(incoming, self.in_flight);
         Response::from_parts(parts, ProxyBody::Upstream(body))
     }
 }

@@ -5,18 +5,14 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1::SendRequest;
-
-use super::body::RequestBody;
+use super::h1::UpstreamConn;
 use crate::runtime_state::PoolKey;
 
 /// Idle connections kept per upstream per worker; beyond this a finished one is closed.
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
 
-pub type Sender = SendRequest<RequestBody>;
-
 struct Idle {
-    sender: Sender,
+    conn: UpstreamConn,
     expires: Instant,
 }
 
@@ -25,13 +21,13 @@ thread_local! {
 }
 
 /// A pooled connection to `key` that is still open and not past its idle time.
-pub fn take(key: PoolKey) -> Option<Sender> {
+pub fn take(key: PoolKey) -> Option<UpstreamConn> {
     IDLE.with_borrow_mut(|idle| {
         let list = idle.get_mut(key as usize)?;
         let now = Instant::now();
-        while let Some(conn) = list.pop() {
-            if conn.expires > now && !conn.sender.is_closed() {
-                return Some(conn.sender);
+        while let Some(mut idle) = list.pop() {
+            if idle.expires > now && idle.conn.idle_and_open() {
+                return Some(idle.conn);
             }
         }
         None
@@ -39,10 +35,7 @@ pub fn take(key: PoolKey) -> Option<Sender> {
 }
 
 /// Returns a connection whose response has been read to the end.
-pub fn put(key: PoolKey, sender: Sender, idle_timeout: Duration) {
-    if sender.is_closed() {
-        return;
-    }
+pub fn put(key: PoolKey, conn: UpstreamConn, idle_timeout: Duration) {
     // `try_with`: a body dropped while the thread is tearing down just closes its connection.
     let _ = IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
@@ -53,7 +46,7 @@ pub fn put(key: PoolKey, sender: Sender, idle_timeout: Duration) {
         let list = &mut idle[key];
         if list.len() < MAX_IDLE_PER_UPSTREAM {
             list.push(Idle {
-                sender,
+                conn,
                 expires: Instant::now() + idle_timeout,
             });
         }
@@ -66,7 +59,7 @@ pub fn evict_expired() {
     IDLE.with_borrow_mut(|idle| {
         let now = Instant::now();
         for list in idle.iter_mut() {
-            list.retain(|c| c.expires > now && !c.sender.is_closed());
+            list.retain_mut(|c| c.expires > now && c.conn.idle_and_open());
         }
     });
 }
