@@ -7,7 +7,6 @@ mod admin;
 pub mod config;
 pub mod demo;
 mod gateway;
-mod idle_watch;
 mod listeners;
 mod pins;
 pub mod proxy;

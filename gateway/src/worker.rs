@@ -3,21 +3,17 @@
 //! the snapshot (one `ArcSwap` load per request) and per-upstream atomics.
 
 use std::cell::Cell;
-use std::convert::Infallible;
 use std::net::TcpListener as StdListener;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::LocalSet;
 
 use crate::gateway::Shared;
-use crate::idle_watch::{Activity, Tracked};
+use crate::proxy::client::StopSignal;
 use crate::proxy::{self, ClientConn};
 
 /// How long in-flight exchanges may take to finish once shutdown starts.
@@ -61,6 +57,7 @@ pub fn spawn(
 struct Connections {
     live: Cell<usize>,
     drained: Notify,
+    stop: StopSignal,
 }
 
 async fn run(
@@ -90,6 +87,8 @@ async fn run(
         }
     });
     let _ = shutdown.wait_for(|stop| *stop).await;
+    // Idle connections close now; busy ones after the answer in progress.
+    connections.stop.stop();
     let _ = tokio::time::timeout(DRAIN_DEADLINE, async {
         while connections.live.get() > 0 {
             connections.drained.notified().await;
@@ -104,20 +103,24 @@ async fn accept_loop(
     shutdown: watch::Receiver<bool>,
     connections: Rc<Connections>,
 ) {
-    let mut stop = shutdown.clone();
+    let mut stop = shutdown;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let conn = Rc::new(ConnCtx {
-                        shared: Arc::clone(&shared),
-                        client: ClientConn::new(peer, "http"),
-                        activity: Rc::default(),
-                    });
-                    connections.live.set(connections.live.get() + 1);
+                    let shared = Arc::clone(&shared);
                     let connections = Rc::clone(&connections);
-                    tokio::task::spawn_local(serve(conn, stream, shutdown.clone(), connections));
+                    connections.live.set(connections.live.get() + 1);
+                    tokio::task::spawn_local(async move {
+                        let client = ClientConn::new(peer, "http");
+                        proxy::client::serve(&shared.snapshots, &client, stream, &connections.stop)
+                            .await;
+                        connections.live.set(connections.live.get() - 1);
+                        if connections.live.get() == 0 {
+                            connections.drained.notify_waiters();
+                        }
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -127,56 +130,5 @@ async fn accept_loop(
             },
             _ = stop.wait_for(|stop| *stop) => return,
         }
-    }
-}
-
-/// Per client connection; requests clone the `Rc`, never the `Arc` inside (no atomics).
-struct ConnCtx {
-    shared: Arc<Shared>,
-    client: ClientConn,
-    activity: Rc<Activity>,
-}
-
-async fn serve(
-    ctx: Rc<ConnCtx>,
-    stream: TcpStream,
-    mut shutdown: watch::Receiver<bool>,
-    connections: Rc<Connections>,
-) {
-    let activity = Rc::clone(&ctx.activity);
-    let peer = ctx.client.peer;
-    // Read per connection: a reload applies to connections accepted after it.
-    let client_timeout = ctx.shared.snapshots.load().config.client_timeout;
-    let service = service_fn(move |req| {
-        let ctx = Rc::clone(&ctx);
-        let busy = ctx.activity.begin();
-        async move {
-            let response = proxy::handle(&ctx.shared.snapshots, &ctx.client, req).await;
-            Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
-        }
-    });
-    let conn = http1::Builder::new()
-        .writev(false)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        biased;
-        r = conn.as_mut() => r,
-        () = activity.unused_for(client_timeout) => {
-            tracing::debug!(%peer, "closing a client connection unused for client_timeout");
-            Ok(())
-        }
-        _ = shutdown.wait_for(|stop| *stop) => {
-            // Finish the exchange in progress, then close instead of keeping alive.
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "client connection ended with an error");
-    }
-    connections.live.set(connections.live.get() - 1);
-    if connections.live.get() == 0 {
-        connections.drained.notify_waiters();
     }
 }

@@ -17,5 +17,5 @@ pub use affinity::{Affinity, AffinityKey};
 pub use balancer::{Balancer, BalancerKind, BuildError, PickContext, Target};
 pub use failover::{Attempt, AttemptOutcome, Failover, FailoverDecision, NoRetry};
 pub use load::{InFlight, UpstreamLoad};
-pub use request::RequestView;
+pub use request::{FieldSpan, Headers, RequestView};
 pub use router::{LocalResponse, Router, Routing};

@@ -32,6 +32,9 @@ pub enum Outcome {
     Answered,
     /// Connect failure, reset or timeout: no latency sample, a failure counted.
     Failed,
+    /// The client's side broke off (its request body was cut or malformed): the upstream
+    /// is not to blame, so neither a failure nor a latency sample.
+    Abandoned,
 }
 
 fn clock_origin() -> Instant {
@@ -138,6 +141,7 @@ impl InFlight {
             Outcome::Failed => {
                 self.load.failures.fetch_add(1, Ordering::Relaxed);
             }
+            Outcome::Abandoned => {}
         }
     }
 }

@@ -323,7 +323,7 @@ async fn malformed_requests_get_400_and_never_break_the_gateway() {
         (
             "bad chunk size",
             b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
-            &["HTTP/1.1 400", "HTTP/1.1 502", ""],
+            &["HTTP/1.1 400"],
         ),
         (
             "missing Host on HTTP/1.1",

@@ -5,43 +5,36 @@
 
 use std::sync::Arc;
 
-use http::{Request, Response};
 use switchyard_plugins::load::Outcome;
 use switchyard_plugins::request::is_idempotent;
-use switchyard_plugins::{Attempt, AttemptOutcome, FailoverDecision};
+use switchyard_plugins::{Attempt, AttemptOutcome, FailoverDecision, FieldSpan};
 
-use super::body::{ProxyBody, RequestBody};
+use super::client::ClientBody;
 use super::forward::{self, ForwardError};
-use super::respond::{self, Refusal, refuse};
-use super::{ClientConn, Decision, Upstreamed, headers, pick};
+use super::h1::{RequestFraming, UpstreamRequest};
+use super::respond::{self, Refusal, Reply, Upstreamed, refuse};
+use super::{ClientConn, Decision, pick};
 use crate::snapshot::Snapshot;
 
 pub async fn run(
     snapshot: Arc<Snapshot>,
     decision: Decision,
     client: &ClientConn,
-    req: Request<hyper::body::Incoming>,
-) -> Response<ProxyBody> {
+    req: &UpstreamRequest<'_>,
+    body: &mut ClientBody<'_>,
+    fields: &mut Vec<FieldSpan>,
+) -> Reply {
     let service = &snapshot.services[decision.service];
-    let idempotent = is_idempotent(req.method());
-    let replayable = hyper::body::Body::is_end_stream(req.body());
-    let (parts, body) = req.into_parts();
-    let mut first = Request::from_parts(parts, RequestBody::Client(body));
-    headers::to_upstream(&mut first, &client.facts);
-    let template = replayable.then(|| head_of(&first));
-    let mut next = Some(first);
+    let idempotent = is_idempotent(req.method);
+    // The head is kept as written; without a body it can simply be sent again.
+    let replayable = req.framing == RequestFraming::None;
+    let mut body = Some(body);
     let mut tried = vec![false; service.upstreams.len()];
     let mut current = decision.upstream;
     let mut number = 1u32;
     loop {
         let upstream = &service.upstreams[current];
         tried[current] = true;
-        let req = match (next.take(), &template) {
-            (Some(req), _) => req,
-            (None, Some(head)) => replay(head),
-            // Unreachable: without a template no retry is ever chosen below.
-            (None, None) => return refuse(Refusal::UpstreamFailed),
-        };
         let mut in_flight = upstream.load.start();
         let result = forward::exchange(
             upstream.addr,
@@ -49,16 +42,27 @@ pub async fn run(
             &service.timeouts,
             &client.response_timer,
             req,
+            body.take(),
+            fields,
         )
         .await;
         let (outcome, sent, answer) = match result {
-            Ok(response) if response.status().is_server_error() => {
-                let status = AttemptOutcome::Status(response.status().as_u16());
-                (status, true, Ok(response))
+            Ok((head, response)) if head.status.is_server_error() => {
+                let status = AttemptOutcome::Status(head.status.as_u16());
+                (status, true, Ok((head, response)))
             }
-            Ok(response) => {
+            Ok((head, response)) => {
                 in_flight.report(Outcome::Answered);
-                return Upstreamed { in_flight }.respond(response, decision.set_cookie);
+                return Reply::Upstream(Upstreamed {
+                    head,
+                    body: response,
+                    in_flight,
+                    set_cookie: decision.set_cookie,
+                });
+            }
+            Err(e) if e.is_client_fault() => {
+                in_flight.report(Outcome::Abandoned);
+                return refuse(Refusal::for_error(&e));
             }
             Err(e) => {
                 tracing::warn!(peer = %client.peer, upstream = %upstream.addr, attempt = number, error = %e, "upstream exchange failed");
@@ -75,7 +79,7 @@ pub async fn run(
             upstreams: tried.len() as u32,
             untried: tried.iter().filter(|t| !**t).count() as u32,
         };
-        let can_retry = number <= service.retries && template.is_some();
+        let can_retry = number <= service.retries && replayable;
         let retry_on = match service.failover.decide(&attempt) {
             FailoverDecision::RetrySame if can_retry => Some(current),
             FailoverDecision::RetryOther if can_retry => pick::untried(service, &tried),
@@ -87,8 +91,13 @@ pub async fn run(
                 current = upstream;
                 number += 1;
             }
-            (None, Ok(response)) => {
-                return Upstreamed { in_flight }.respond(response, decision.set_cookie);
+            (None, Ok((head, response))) => {
+                return Reply::Upstream(Upstreamed {
+                    head,
+                    body: response,
+                    in_flight,
+                    set_cookie: decision.set_cookie,
+                });
             }
             (None, Err(e)) => return refuse(Refusal::for_error(&e)),
         }
@@ -103,23 +112,4 @@ fn outcome_of(e: &ForwardError) -> AttemptOutcome {
         }
         ForwardError::Exchange { .. } => AttemptOutcome::Broken,
     }
-}
-
-/// The upstream-ready head of a bodiless request, kept to send it again.
-fn head_of(req: &Request<RequestBody>) -> Request<()> {
-    let mut head = Request::new(());
-    *head.method_mut() = req.method().clone();
-    *head.uri_mut() = req.uri().clone();
-    *head.version_mut() = req.version();
-    *head.headers_mut() = req.headers().clone();
-    head
-}
-
-fn replay(head: &Request<()>) -> Request<RequestBody> {
-    let mut req = Request::new(RequestBody::Empty);
-    *req.method_mut() = head.method().clone();
-    *req.uri_mut() = head.uri().clone();
-    *req.version_mut() = head.version();
-    *req.headers_mut() = head.headers().clone();
-    req
 }

@@ -4,18 +4,23 @@
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep, sleep_until};
 
 #[derive(Default)]
-pub struct ResponseTimer(Cell<Option<Pin<Box<Sleep>>>>);
+pub struct ReusedTimer(Cell<Option<Pin<Box<Sleep>>>>);
 
-impl ResponseTimer {
-    /// `work`'s output, or `None` when `within` passed first.
-    pub async fn limit<F: Future>(&self, within: Duration, work: F) -> Option<F::Output> {
+impl ReusedTimer {
+    /// `work`'s output, or `None` when `within` passed first. `work` is pinned by the caller,
+    /// so a large future is not copied into this one.
+    pub async fn limit<F: Future>(
+        &self,
+        within: Duration,
+        mut work: Pin<&mut F>,
+    ) -> Option<F::Output> {
         let deadline = Instant::now() + within;
         // Taken out while in use, so a second user at the same time (HTTP/1 never has one)
         // simply gets a timer of its own.
@@ -26,7 +31,6 @@ impl ResponseTimer {
             }
             None => Box::pin(sleep_until(deadline)),
         };
-        let mut work = pin!(work);
         let out = poll_fn(|cx| {
             if let Poll::Ready(out) = work.as_mut().poll(cx) {
                 return Poll::Ready(Some(out));
@@ -41,17 +45,19 @@ impl ResponseTimer {
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
+
     use super::*;
 
     #[tokio::test(start_paused = true)]
     async fn answers_in_time_pass_and_late_ones_time_out_on_the_reused_timer() {
-        let timer = ResponseTimer::default();
-        let quick = timer.limit(Duration::from_secs(5), async { 7 }).await;
+        let timer = ReusedTimer::default();
+        let quick = timer.limit(Duration::from_secs(5), pin!(async { 7 })).await;
         assert_eq!(quick, Some(7));
         let late = timer
             .limit(
                 Duration::from_secs(1),
-                tokio::time::sleep(Duration::from_secs(2)),
+                pin!(tokio::time::sleep(Duration::from_secs(2))),
             )
             .await;
         assert_eq!(late, None);
@@ -59,12 +65,15 @@ mod tests {
         let slow_but_allowed = timer
             .limit(
                 Duration::from_secs(3),
-                tokio::time::sleep(Duration::from_secs(2)),
+                pin!(tokio::time::sleep(Duration::from_secs(2))),
             )
             .await;
         assert_eq!(slow_but_allowed, Some(()));
         let late_again = timer
-            .limit(Duration::from_millis(10), std::future::pending::<()>())
+            .limit(
+                Duration::from_millis(10),
+                pin!(std::future::pending::<()>()),
+            )
             .await;
         assert_eq!(late_again, None);
     }

@@ -2,17 +2,17 @@
 //! connection and wait for the response head.
 
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
+use switchyard_plugins::FieldSpan;
 use switchyard_plugins::request::is_idempotent;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::body::RequestBody;
-use super::deadline::ResponseTimer;
-use super::h1::{H1Error, ResponseBody, UpstreamConn};
+use super::client::ClientBody;
+use super::deadline::ReusedTimer;
+use super::h1::{H1Error, Head, RequestFraming, ResponseBody, UpstreamConn, UpstreamRequest};
 use super::pool;
 use crate::config::Timeouts;
 use crate::runtime_state::PoolKey;
@@ -40,6 +40,18 @@ impl ForwardError {
         )
     }
 
+    /// Whether the client, not the upstream, broke the exchange (its body was cut short or
+    /// malformed).
+    pub fn is_client_fault(&self) -> bool {
+        matches!(
+            self,
+            ForwardError::Exchange {
+                source: H1Error::ClientBody(_),
+                ..
+            }
+        )
+    }
+
     /// Whether the request may have reached the upstream (no connection: it cannot have).
     pub fn maybe_sent(&self) -> bool {
         matches!(
@@ -49,35 +61,33 @@ impl ForwardError {
     }
 }
 
-/// Sends `req` and returns the response with its body still on the connection; the body
-/// returns the connection to the pool once read to the end.
+/// Sends `req` (with `body`, if it has one) and returns the response head, its fields in
+/// `fields`, with the body still on the connection; the body returns the connection to the
+/// pool once read to the end.
 pub async fn exchange(
     addr: SocketAddr,
     key: PoolKey,
     timeouts: &Timeouts,
-    timer: &ResponseTimer,
-    req: Request<RequestBody>,
-) -> Result<Response<ResponseBody>, ForwardError> {
-    let (parts, mut body) = req.into_parts();
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let replayable = body.is_end_stream();
+    timer: &ReusedTimer,
+    req: &UpstreamRequest<'_>,
+    mut body: Option<&mut ClientBody<'_>>,
+    fields: &mut Vec<FieldSpan>,
+) -> Result<(Head, ResponseBody), ForwardError> {
+    let replayable = req.framing == RequestFraming::None;
     loop {
         let (mut conn, reused) = match pool::take(key) {
             Some(conn) => (conn, true),
             None => (connect(addr, timeouts.connect).await?, false),
         };
-        let sent = timer
-            .limit(
-                timeouts.request,
-                conn.roundtrip(&parts.method, target, &parts.headers, &mut body),
-            )
-            .await;
+        let sent = {
+            let roundtrip = pin!(conn.roundtrip(req, body.as_deref_mut(), fields));
+            timer.limit(timeouts.request, roundtrip).await
+        };
         match sent {
             None => return Err(ForwardError::Timeout { addr }),
             Some(Ok(head)) => {
                 let body = ResponseBody::new(conn, &head, key, timeouts.idle);
-                let (head_parts, ()) = head.response.into_parts();
-                return Ok(Response::from_parts(head_parts, body));
+                return Ok((head, body));
             }
             // A pooled connection the upstream closed as we used it: it got no request it
             // could act on (nothing was written, or an idempotent request saw not a byte
@@ -86,7 +96,7 @@ pub async fn exchange(
             Some(Err(failed))
                 if reused
                     && replayable
-                    && (failed.unsent || (failed.unanswered && is_idempotent(&parts.method))) => {}
+                    && (failed.unsent || (failed.unanswered && is_idempotent(req.method))) => {}
             Some(Err(failed)) => {
                 return Err(ForwardError::Exchange {
                     addr,

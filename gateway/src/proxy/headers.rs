@@ -1,209 +1,319 @@
-//! Header rewriting between client and upstream: hop-by-hop headers (RFC 9110 §7.6.1) are
-//! per connection and must not be forwarded, including every name the `Connection` header
-//! lists (hyper leaves this to us for HTTP/1); `X-Forwarded-*` tell the upstream who asked.
+//! The heads that cross the proxy, written straight from the received bytes: the client's
+//! request to the upstream, the upstream's response to the client. Hop-by-hop fields (RFC
+//! 9110 §7.6.1) are per connection and stay behind, including every name `Connection`
+//! lists; `X-Forwarded-*` tell the upstream who asked. Field names keep the sender's case.
 
-use http::header::{
-    CONNECTION, Entry, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING,
-    UPGRADE,
-};
-use http::{HeaderMap as Map, Request, Uri, Version};
+use http::StatusCode;
+use switchyard_plugins::{FieldSpan, Headers};
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-static PROXY_AUTHENTICATE: HeaderName = HeaderName::from_static("proxy-authenticate");
-static PROXY_AUTHORIZATION: HeaderName = HeaderName::from_static("proxy-authorization");
+use super::client::RequestHead;
+use super::date::write_date_field;
+use super::fields::{Role, connection_listed, role};
+use super::h1::head::ResponseFraming;
+use super::h1::{Head, RequestFraming};
+use super::wire::push_decimal;
 
-/// What the proxy knows about the client connection, formatted once per connection.
-pub struct ClientFacts {
-    /// The peer IP as a header value, for `X-Forwarded-For`.
-    pub peer_ip: HeaderValue,
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn content_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    push_decimal(out, n);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether a field an answer of the gateway's own carries may go to the client: framing,
+/// connection and date fields are the gateway's to write.
+pub fn own_answer_may_carry(name: &str) -> bool {
+    matches!(
+        role(name.as_bytes()),
+        Role::EndToEnd | Role::Host | Role::Expect | Role::XForwardedFor | Role::XForwardedOther
+    )
+}
+
+/// Who asked, as the upstream is told.
+pub struct Forwarded<'a> {
+    pub client_ip: &'a str,
     /// `http` or `https`.
-    pub proto: HeaderValue,
+    pub proto: &'a str,
 }
 
-/// Turns the client's request into the one sent upstream.
-pub fn to_upstream<B>(req: &mut Request<B>, client: &ClientFacts) {
-    strip_hop_by_hop(req.headers_mut());
-    let headers = req.headers_mut();
-    // One hash per header: the entry serves both the lookup and the write.
-    match headers.entry(&X_FORWARDED_FOR) {
-        Entry::Vacant(slot) => {
-            slot.insert(client.peer_ip.clone());
-        }
-        Entry::Occupied(mut prior) => {
-            let prior = prior.get_mut();
-            let mut joined = Vec::with_capacity(prior.len() + 2 + client.peer_ip.len());
-            joined.extend_from_slice(prior.as_bytes());
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(client.peer_ip.as_bytes());
-            *prior = HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.peer_ip.clone());
-        }
-    }
-    headers.insert(&X_FORWARDED_PROTO, client.proto.clone());
-    if let Some(host) = headers.get(HOST).cloned() {
-        headers.insert(&X_FORWARDED_HOST, host);
-    }
-    // Upstream connections are always HTTP/1.1 keep-alive, whatever the client spoke.
-    *req.version_mut() = Version::HTTP_11;
-    if req.uri().scheme().is_some() {
-        // absolute-form (a client talking to us as a forward proxy): upstreams want origin-form.
-        let origin = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        if let Ok(uri) = origin.parse::<Uri>() {
-            *req.uri_mut() = uri;
-        }
-    }
-}
-
-/// Removes the hop-by-hop headers from an upstream response before it goes to the client.
-pub fn to_client(headers: &mut Map) {
-    strip_hop_by_hop(headers);
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry at most `Connection: keep-alive`: one pass over the names finds
-    // out, so the common case hashes nothing and only names actually present are removed.
-    let mut present = 0u16;
-    let mut lists_more = false;
+/// Writes the request the upstream receives into `out`: origin-form `target`, HTTP/1.1,
+/// the end-to-end fields, `X-Forwarded-*`, the body's framing. Returns whether the client
+/// sent no Host, in which case the head is left open for each attempt to name its upstream.
+pub fn write_upstream(
+    out: &mut Vec<u8>,
+    req: &RequestHead,
+    target: &str,
+    fields: &[FieldSpan],
+    by: &Forwarded<'_>,
+    framing: RequestFraming,
+) -> bool {
+    out.clear();
+    out.extend_from_slice(req.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let headers = Headers::new(&req.raw, fields);
+    let listed = if req.connection_lists_fields {
+        connection_listed(headers.iter())
+    } else {
+        Vec::new()
+    };
+    let mut prior_forwarded_for = None::<Vec<u8>>;
     for (name, value) in headers.iter() {
-        if let Some(bit) = hop_by_hop_bit(name) {
-            present |= bit;
-            lists_more |= bit == CONNECTION_BIT && lists_other_names(value);
-        }
-    }
-    if present == 0 {
-        return;
-    }
-    if lists_more && let Some(listed) = connection_listed(headers) {
-        for name in listed {
-            headers.remove(name);
-        }
-    }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
-        if present & (1 << i) != 0 {
-            headers.remove(*name);
-        }
-    }
-}
-
-/// Every header that is hop-by-hop whatever `Connection` says; the position is its bit.
-static HOP_BY_HOP: [&HeaderName; 9] = [
-    &CONNECTION,
-    &KEEP_ALIVE,
-    &PROXY_CONNECTION,
-    &PROXY_AUTHENTICATE,
-    &PROXY_AUTHORIZATION,
-    &TE,
-    &TRAILER,
-    &TRANSFER_ENCODING,
-    &UPGRADE,
-];
-const CONNECTION_BIT: u16 = 1;
-
-fn hop_by_hop_bit(name: &HeaderName) -> Option<u16> {
-    // Standard names compare as enum tags; the two custom ones by length first.
-    HOP_BY_HOP
-        .iter()
-        .position(|hop| *hop == name)
-        .map(|i| 1 << i)
-}
-
-/// Whether a `Connection` value names more than `close` / `keep-alive`.
-fn lists_other_names(value: &HeaderValue) -> bool {
-    value.as_bytes().split(|b| *b == b',').any(|token| {
-        let token = token.trim_ascii();
-        !token.is_empty()
-            && !token.eq_ignore_ascii_case(b"close")
-            && !token.eq_ignore_ascii_case(b"keep-alive")
-    })
-}
-
-/// Extra names listed in `Connection`, beyond the ones removed anyway.
-fn connection_listed(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
-    let mut listed = None::<Vec<HeaderName>>;
-    for value in headers.get_all(CONNECTION) {
-        let Ok(text) = value.to_str() else { continue };
-        for token in text.split(',').map(str::trim) {
-            if token.is_empty()
-                || token.eq_ignore_ascii_case("close")
-                || token.eq_ignore_ascii_case("keep-alive")
-            {
-                continue;
+        match role(name) {
+            Role::EndToEnd if listed.iter().any(|l| l.eq_ignore_ascii_case(name)) => {}
+            Role::EndToEnd | Role::Host | Role::Date => field(out, name, value),
+            // Answered here: the gateway sends `100 Continue` itself as it reads the body.
+            Role::Expect if req.expect_continue => {}
+            Role::Expect => field(out, name, value),
+            Role::XForwardedFor => {
+                let joined = prior_forwarded_for.get_or_insert_with(Vec::new);
+                if !joined.is_empty() {
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(value);
             }
-            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                listed.get_or_insert_with(Vec::new).push(name);
-            }
+            Role::Connection
+            | Role::TransferEncoding
+            | Role::ContentLength
+            | Role::XForwardedOther
+            | Role::HopByHop => {}
         }
     }
-    listed
+    out.extend_from_slice(b"x-forwarded-for: ");
+    if let Some(prior) = prior_forwarded_for {
+        out.extend_from_slice(&prior);
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(by.client_ip.as_bytes());
+    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+    out.extend_from_slice(by.proto.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if let Some(host) = req.host_field() {
+        field(out, b"x-forwarded-host", host);
+    }
+    match framing {
+        RequestFraming::None => {}
+        RequestFraming::Length(n) => content_length(out, n),
+        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    let host_missing = req.host_field.is_none();
+    if !host_missing {
+        out.extend_from_slice(b"\r\n");
+    }
+    host_missing
+}
+
+/// How the client receives a response body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientFraming {
+    /// No body; the upstream's `Content-Length` (if any) describes the resource (HEAD, 304).
+    Bodiless,
+    Length(u64),
+    Chunked,
+    /// HTTP/1.0 client, length unknown: the body ends when the connection closes.
+    UntilClose,
+}
+
+impl ClientFraming {
+    pub fn of(head: &Head, http10_client: bool) -> Self {
+        match head.framing {
+            ResponseFraming::Empty => ClientFraming::Bodiless,
+            ResponseFraming::Length(n) => ClientFraming::Length(n),
+            ResponseFraming::Chunked | ResponseFraming::UntilClose if http10_client => {
+                ClientFraming::UntilClose
+            }
+            ResponseFraming::Chunked | ResponseFraming::UntilClose => ClientFraming::Chunked,
+        }
+    }
+}
+
+/// Writes the response head the client receives into `out`.
+pub fn write_client(
+    out: &mut Vec<u8>,
+    head: &Head,
+    fields: &[FieldSpan],
+    framing: ClientFraming,
+    set_cookie: Option<&[u8]>,
+    connection: Option<&str>,
+) {
+    status_line(out, head.status, head.reason());
+    let headers = Headers::new(&head.raw, fields);
+    let listed = if head.connection_lists_fields {
+        connection_listed(headers.iter())
+    } else {
+        Vec::new()
+    };
+    let mut length_passed = false;
+    for (name, value) in headers.iter() {
+        match role(name) {
+            Role::Connection | Role::TransferEncoding | Role::HopByHop => {}
+            Role::ContentLength => {
+                // A bodiless answer's length describes the resource: passed on once. Other
+                // bodies get the length written below, from the framing actually used.
+                if framing == ClientFraming::Bodiless
+                    && head.status != StatusCode::NO_CONTENT
+                    && !length_passed
+                {
+                    field(out, name, value);
+                    length_passed = true;
+                }
+            }
+            _ if !listed.is_empty() && listed.iter().any(|l| l.eq_ignore_ascii_case(name)) => {}
+            _ => field(out, name, value),
+        }
+    }
+    if !head.dated {
+        // A proxy with a clock dates the answers that come without (RFC 9110 §6.6.1).
+        write_date_field(out);
+    }
+    match framing {
+        ClientFraming::Bodiless | ClientFraming::UntilClose => {}
+        ClientFraming::Length(n) => content_length(out, n),
+        ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    if let Some(cookie) = set_cookie {
+        field(out, b"set-cookie", cookie);
+    }
+    if let Some(connection) = connection {
+        field(out, b"connection", connection.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `HTTP/1.1 <code> <reason>`: a server answers in its own version (RFC 9110 §6.2).
+pub fn status_line(out: &mut Vec<u8>, status: StatusCode, reason: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::BytesMut;
+    use http::Method;
+
     use super::*;
+    use crate::proxy::client::parse_head;
+    use crate::proxy::h1::head::parse_response;
 
-    fn facts() -> ClientFacts {
-        ClientFacts {
-            peer_ip: HeaderValue::from_static("10.1.2.3"),
-            proto: HeaderValue::from_static("http"),
-        }
-    }
-
-    #[test]
-    fn strips_hop_by_hop_and_connection_listed_names() {
-        let mut req = Request::builder()
-            .uri("http://api.example.com/a?b=1")
-            .header("host", "api.example.com")
-            .header("connection", "close, x-secret")
-            .header("keep-alive", "timeout=5")
-            .header("x-secret", "1")
-            .header("te", "trailers")
-            .header("upgrade", "websocket")
-            .header("x-kept", "yes")
-            .body(())
+    fn upstream_head(request: &str, framing: RequestFraming) -> (String, bool) {
+        let mut fields = Vec::new();
+        let head = parse_head(&mut BytesMut::from(request), &mut fields)
+            .unwrap()
             .unwrap();
-        to_upstream(&mut req, &facts());
-        let h = req.headers();
-        for gone in ["connection", "keep-alive", "x-secret", "te", "upgrade"] {
-            assert!(h.get(gone).is_none(), "{gone} should be stripped");
-        }
-        assert_eq!(h["x-kept"], "yes");
-        assert_eq!(h["x-forwarded-for"], "10.1.2.3");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "api.example.com");
-        assert_eq!(req.uri(), "/a?b=1");
+        let mut out = Vec::new();
+        let by = Forwarded {
+            client_ip: "10.1.2.3",
+            proto: "http",
+        };
+        let host_missing = write_upstream(&mut out, &head, head.target(), &fields, &by, framing);
+        (String::from_utf8(out).unwrap(), host_missing)
     }
 
     #[test]
-    fn strips_from_responses_with_several_connection_headers() {
-        let mut headers = HeaderMap::new();
-        headers.append(CONNECTION, HeaderValue::from_static("keep-alive"));
-        headers.append(CONNECTION, HeaderValue::from_static("X-Hop"));
-        headers.insert("x-hop", HeaderValue::from_static("1"));
-        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
-        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        headers.insert("content-type", HeaderValue::from_static("text/plain"));
-        to_client(&mut headers);
-        let left: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
-        assert_eq!(left, ["content-type"]);
-
-        let mut plain = HeaderMap::new();
-        plain.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
-        plain.insert("x-kept", HeaderValue::from_static("1"));
-        to_client(&mut plain);
-        let left: Vec<_> = plain.keys().map(HeaderName::as_str).collect();
-        assert_eq!(left, ["x-kept"]);
+    fn upstream_gets_end_to_end_fields_and_who_asked() {
+        let (head, host_missing) = upstream_head(
+            "POST http://api.test/a?b HTTP/1.1\r\nHost: api.test:8080\r\n\
+             Connection: close, X-Secret\r\nKeep-Alive: 5\r\nX-Secret: 1\r\nTE: trailers\r\n\
+             Upgrade: ws\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\n\
+             X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nExpect: 100-continue\r\n\
+             Content-Length: 3\r\nProxy-Authorization: x\r\nX-Kept: yes\r\n\r\n",
+            RequestFraming::Length(3),
+        );
+        assert!(!host_missing);
+        assert_eq!(
+            head,
+            "POST /a?b HTTP/1.1\r\nHost: api.test:8080\r\nX-Kept: yes\r\n\
+             x-forwarded-for: 1.1.1.1, 2.2.2.2, 10.1.2.3\r\nx-forwarded-proto: http\r\n\
+             x-forwarded-host: api.test:8080\r\ncontent-length: 3\r\n\r\n"
+        );
+        let (head, _) = upstream_head(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            RequestFraming::Chunked,
+        );
+        assert!(head.ends_with("x-forwarded-host: a\r\ntransfer-encoding: chunked\r\n\r\n"));
+        let (head, host_missing) = upstream_head("GET / HTTP/1.0\r\n\r\n", RequestFraming::None);
+        assert!(host_missing);
+        assert!(head.ends_with("x-forwarded-proto: http\r\n"), "{head}");
     }
 
-    #[test]
-    fn appends_to_existing_forwarded_for() {
-        let mut req = Request::builder()
-            .header("x-forwarded-for", "1.1.1.1")
-            .body(())
+    fn client_head(response: &str, method: Method, http10: bool, cookie: Option<&str>) -> String {
+        let mut fields = Vec::new();
+        let head = parse_response(&mut BytesMut::from(response), &method, &mut fields)
+            .unwrap()
             .unwrap();
-        to_upstream(&mut req, &facts());
-        assert_eq!(req.headers()["x-forwarded-for"], "1.1.1.1, 10.1.2.3");
+        let mut out = Vec::new();
+        let framing = ClientFraming::of(&head, http10);
+        write_client(
+            &mut out,
+            &head,
+            &fields,
+            framing,
+            cookie.map(str::as_bytes),
+            None,
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn client_gets_end_to_end_fields_in_its_own_framing() {
+        let head = client_head(
+            "HTTP/1.1 200 Fine\r\nConnection: x-hop\r\nX-Hop: 1\r\n\
+             Transfer-Encoding: chunked\r\nContent-Type: text/x\r\nDate: d\r\n\r\n",
+            Method::GET,
+            false,
+            Some("pin=a"),
+        );
+        assert_eq!(
+            head,
+            "HTTP/1.1 200 Fine\r\nContent-Type: text/x\r\nDate: d\r\n\
+             transfer-encoding: chunked\r\nset-cookie: pin=a\r\n\r\n"
+        );
+        let head = client_head(
+            "HTTP/1.1 200 OK\r\nDate: d\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Method::GET,
+            true,
+            None,
+        );
+        assert_eq!(head, "HTTP/1.1 200 OK\r\nDate: d\r\n\r\n");
+        // A bodiless answer keeps the length of what it describes; a 204 has none.
+        let head = client_head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nDate: d\r\n\r\n",
+            Method::HEAD,
+            false,
+            None,
+        );
+        assert_eq!(
+            head,
+            "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nDate: d\r\n\r\n"
+        );
+        let head = client_head(
+            "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nDate: d\r\n\r\n",
+            Method::GET,
+            false,
+            None,
+        );
+        assert_eq!(head, "HTTP/1.1 204 No Content\r\nDate: d\r\n\r\n");
+        // Undated answers are dated.
+        let head = client_head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+            Method::GET,
+            false,
+            None,
+        );
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\ndate: "), "{head}");
+        assert!(
+            head.ends_with(" GMT\r\ncontent-length: 2\r\n\r\n"),
+            "{head}"
+        );
     }
 }

@@ -5,8 +5,10 @@
 //! respond.
 
 mod attempts;
-mod body;
+pub mod client;
+mod date;
 mod deadline;
+mod fields;
 mod forward;
 mod h1;
 mod headers;
@@ -14,59 +16,66 @@ mod pick;
 pub mod pool;
 mod respond;
 mod route;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::{ArcSwap, Guard};
-use http::header::SET_COOKIE;
-use http::{HeaderValue, Request, Response, Version};
-use hyper::body::Incoming;
+use http::HeaderValue;
 use switchyard_plugins::load::Outcome;
-use switchyard_plugins::{AffinityKey, InFlight, LocalResponse, RequestView, Routing};
+use switchyard_plugins::{AffinityKey, FieldSpan, Headers, LocalResponse, RequestView, Routing};
 
-pub use body::ProxyBody;
-use body::{RequestBody, UpstreamBody};
-use deadline::ResponseTimer;
-use h1::ResponseBody;
-pub use headers::ClientFacts;
-use respond::{Refusal, refuse};
+use client::{ClientBody, RequestHead};
+use deadline::ReusedTimer;
+use h1::UpstreamRequest;
+use headers::Forwarded;
+use respond::{Refusal, Reply, Upstreamed, refuse};
 
 use crate::snapshot::Snapshot;
 
 /// What the proxy keeps per client connection.
 pub struct ClientConn {
     pub peer: SocketAddr,
-    pub facts: ClientFacts,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub proto: &'static str,
     /// Hash of the peer IP, for `hash_key = "client_ip"`, computed once per connection.
     pub ip_hash: u64,
-    /// The peer IP as text, for policies.
+    /// The peer IP as text, for policies and `X-Forwarded-For`.
     pub ip_text: Box<str>,
     /// Limits the wait for each upstream answer on this connection.
-    response_timer: ResponseTimer,
+    response_timer: ReusedTimer,
 }
 
 impl ClientConn {
     pub fn new(peer: SocketAddr, proto: &'static str) -> Self {
         let ip = peer.ip();
-        let ip_text = ip.to_string();
         let ip_hash = match ip {
             std::net::IpAddr::V4(v4) => xxhash_rust::xxh3::xxh3_64(&v4.octets()),
             std::net::IpAddr::V6(v6) => xxhash_rust::xxh3::xxh3_64(&v6.octets()),
         };
         Self {
             peer,
-            facts: ClientFacts {
-                peer_ip: http::HeaderValue::from_str(&ip_text)
-                    .unwrap_or(http::HeaderValue::from_static("unknown")),
-                proto: http::HeaderValue::from_static(proto),
-            },
+            proto,
             ip_hash,
-            ip_text: ip_text.into_boxed_str(),
-            response_timer: ResponseTimer::default(),
+            ip_text: ip.to_string().into_boxed_str(),
+            response_timer: ReusedTimer::default(),
         }
     }
+}
+
+/// One request as the data path gets it from the client connection, with the buffers the
+/// connection reuses for every request.
+pub struct Exchange<'x, 'c> {
+    pub request: &'x RequestHead,
+    pub request_fields: &'x [FieldSpan],
+    /// Still on the client socket; read as the upstream takes it.
+    pub body: &'x mut ClientBody<'c>,
+    /// Filled with the upstream response head's fields.
+    pub response_fields: &'x mut Vec<FieldSpan>,
+    /// Where the upstream request head is written.
+    pub upstream_head: &'x mut Vec<u8>,
 }
 
 /// Where a request goes, decided under one snapshot load.
@@ -83,26 +92,54 @@ enum Early {
     Local(LocalResponse),
 }
 
-/// Serves one request. Never fails: every problem becomes a response naming it.
+/// Serves one request. Never fails: every problem becomes an answer naming it.
 pub async fn handle(
     snapshots: &ArcSwap<Snapshot>,
     client: &ClientConn,
-    req: Request<Incoming>,
-) -> Response<ProxyBody> {
-    let host = route::request_host(&req);
-    if host.is_none() && req.version() == Version::HTTP_11 {
-        return refuse(Refusal::MissingHost);
-    }
+    x: Exchange<'_, '_>,
+) -> Reply {
+    let req = x.request;
+    // Each text once: the head's bytes are checked to be text as they are read.
+    let target = req.target();
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let view = RequestView {
+        method: &req.method,
+        host: req.host().unwrap_or(""),
+        path_and_query: target,
+        client_ip: &client.ip_text,
+        headers: Headers::new(&req.raw, x.request_fields),
+    };
     let snapshot = snapshots.load();
-    let decision = match decide(&snapshot, client, &req, host) {
+    let decision = match decide(&snapshot, client, &view, path) {
         Ok(d) => d,
         Err(Early::Refuse(why)) => return refuse(why),
         Err(Early::Local(answer)) => return respond::local(answer),
     };
+    let framing = x.body.framing();
+    let by = Forwarded {
+        client_ip: &client.ip_text,
+        proto: client.proto,
+    };
+    let host_missing =
+        headers::write_upstream(x.upstream_head, req, target, x.request_fields, &by, framing);
+    let upstream_req = UpstreamRequest {
+        method: &req.method,
+        head: x.upstream_head,
+        host_missing,
+        framing,
+    };
     let service = &snapshot.services[decision.service];
     if service.retries > 0 {
         // Retries pick again after an await, so this request keeps its snapshot alive.
-        return attempts::run(Guard::into_inner(snapshot), decision, client, req).await;
+        return attempts::run(
+            Guard::into_inner(snapshot),
+            decision,
+            client,
+            &upstream_req,
+            x.body,
+            x.response_fields,
+        )
+        .await;
     }
     // Everything the single attempt needs is copied out here, so no snapshot guard is held
     // across the await; a reload meanwhile changes nothing for this request.
@@ -110,13 +147,30 @@ pub async fn handle(
     let (addr, key, timeouts) = (upstream.addr, upstream.pool_key, service.timeouts);
     let mut in_flight = upstream.load.start();
     drop(snapshot);
-    let (parts, body) = req.into_parts();
-    let mut req = Request::from_parts(parts, RequestBody::Client(body));
-    headers::to_upstream(&mut req, &client.facts);
-    match forward::exchange(addr, key, &timeouts, &client.response_timer, req).await {
-        Ok(response) => {
+    let sent = forward::exchange(
+        addr,
+        key,
+        &timeouts,
+        &client.response_timer,
+        &upstream_req,
+        Some(x.body),
+        x.response_fields,
+    )
+    .await;
+    match sent {
+        Ok((head, body)) => {
             in_flight.report(Outcome::Answered);
-            Upstreamed { in_flight }.respond(response, decision.set_cookie)
+            Reply::Upstream(Upstreamed {
+                head,
+                body,
+                in_flight,
+                set_cookie: decision.set_cookie,
+            })
+        }
+        Err(e) if e.is_client_fault() => {
+            in_flight.report(Outcome::Abandoned);
+            tracing::debug!(peer = %client.peer, upstream = %addr, error = %e, "client broke off its request");
+            refuse(Refusal::for_error(&e))
         }
         Err(e) => {
             in_flight.report(Outcome::Failed);
@@ -129,23 +183,16 @@ pub async fn handle(
 fn decide(
     snapshot: &Snapshot,
     client: &ClientConn,
-    req: &Request<Incoming>,
-    host: Option<&str>,
+    view: &RequestView<'_>,
+    path: &str,
 ) -> Result<Decision, Early> {
-    let Some(route) = route::find(&snapshot.config.routes, req, host) else {
+    let Some(route) = route::find(&snapshot.config.routes, view, path) else {
         return Err(Early::Refuse(Refusal::NoRoute));
-    };
-    let view = RequestView {
-        method: req.method(),
-        host: host.unwrap_or(""),
-        path_and_query: req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
-        client_ip: &client.ip_text,
-        headers: req.headers(),
     };
     let own = snapshot.config.routes[route].service;
     let service_index = match snapshot.routers.get(route).and_then(Option::as_ref) {
         None => own,
-        Some(router) => match router.route(&view) {
+        Some(router) => match router.route(view) {
             Routing::Default => own,
             Routing::Service(i) => i,
             Routing::Respond(answer) => return Err(Early::Local(answer)),
@@ -156,7 +203,7 @@ fn decide(
     };
     let mut new_pin = None;
     if let Some(affinity) = &service.affinity {
-        match affinity.policy.key(&view) {
+        match affinity.policy.key(view) {
             AffinityKey::None => {}
             AffinityKey::Refuse => {
                 return Err(Early::Local(LocalResponse::unavailable(
@@ -177,7 +224,7 @@ fn decide(
             }
         }
     }
-    let Some(upstream) = pick::upstream(service, req, &view, client.ip_hash) else {
+    let Some(upstream) = pick::upstream(service, view, client.ip_hash) else {
         return Err(Early::Refuse(Refusal::NoUpstream));
     };
     let set_cookie = match (new_pin, &service.affinity) {
@@ -194,25 +241,4 @@ fn decide(
         upstream,
         set_cookie,
     })
-}
-
-/// What stays with an upstream response until its body ends.
-struct Upstreamed {
-    in_flight: InFlight,
-}
-
-impl Upstreamed {
-    fn respond(
-        self,
-        response: Response<ResponseBody>,
-        set_cookie: Option<HeaderValue>,
-    ) -> Response<ProxyBody> {
-        let (mut parts, incoming) = response.into_parts();
-        headers::to_client(&mut parts.headers);
-        if let Some(cookie) = set_cookie {
-            parts.headers.append(SET_COOKIE, cookie);
-        }
-        let body = UpstreamBody::new(incoming, self.in_flight);
-        Response::from_parts(parts, ProxyBody::Upstream(body))
-    }
 }

@@ -1,9 +1,7 @@
 //! Step 2: which upstream of the service. The active tier's balancer decides; the request
 //! contributes only its affinity-key hash.
 
-use http::Request;
-use http::header::COOKIE;
-use switchyard_plugins::{PickContext, RequestView};
+use switchyard_plugins::{Headers, PickContext, RequestView};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::HashKey;
@@ -11,17 +9,12 @@ use crate::snapshot::Service;
 
 /// Index (into the service's upstreams) of the chosen upstream, or `None` when the service
 /// has nothing to offer.
-pub fn upstream<B>(
-    service: &Service,
-    req: &Request<B>,
-    view: &RequestView<'_>,
-    client_ip_hash: u64,
-) -> Option<usize> {
+pub fn upstream(service: &Service, view: &RequestView<'_>, client_ip_hash: u64) -> Option<usize> {
     let ctx = PickContext {
         key_hash: service
             .hash_key
             .as_ref()
-            .and_then(|k| key_hash(k, req, client_ip_hash)),
+            .and_then(|k| key_hash(k, &view.headers, client_ip_hash)),
         request: Some(view),
     };
     let tier = service.tiers.first()?;
@@ -55,18 +48,18 @@ pub fn pinned(service: &Service, id: &str) -> Option<usize> {
         .find(|&m| service.upstreams.get(m).is_some_and(|u| &*u.id == id))
 }
 
-fn key_hash<B>(key: &HashKey, req: &Request<B>, client_ip_hash: u64) -> Option<u64> {
+fn key_hash(key: &HashKey, headers: &Headers<'_>, client_ip_hash: u64) -> Option<u64> {
     match key {
         HashKey::ClientIp => Some(client_ip_hash),
-        HashKey::Header(name) => req.headers().get(name).map(|v| xxh3_64(v.as_bytes())),
-        HashKey::Cookie(name) => cookie(req, name).map(xxh3_64),
+        HashKey::Header(name) => headers.get(name.as_str()).map(xxh3_64),
+        HashKey::Cookie(name) => cookie(headers, name).map(xxh3_64),
     }
 }
 
 /// The value of cookie `name`, looked up without allocating.
-fn cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r [u8]> {
-    req.headers().get_all(COOKIE).iter().find_map(|header| {
-        header.as_bytes().split(|&b| b == b';').find_map(|pair| {
+fn cookie<'h>(headers: &Headers<'h>, name: &str) -> Option<&'h [u8]> {
+    headers.get_all("cookie").find_map(|header| {
+        header.split(|&b| b == b';').find_map(|pair| {
             let pair = pair.trim_ascii();
             let rest = pair.strip_prefix(name.as_bytes())?;
             rest.strip_prefix(b"=")
@@ -80,13 +73,17 @@ mod tests {
 
     #[test]
     fn finds_cookie_among_several() {
-        let req = Request::builder()
-            .header("cookie", "a=1; sid=xyz; sidx=2")
-            .header("cookie", "b=3")
-            .body(())
-            .unwrap();
-        assert_eq!(cookie(&req, "sid"), Some(&b"xyz"[..]));
-        assert_eq!(cookie(&req, "b"), Some(&b"3"[..]));
-        assert_eq!(cookie(&req, "si"), None);
+        let head = b"cookie: a=1; sid=xyz; sidx=2\r\nCookie: b=3\r\n";
+        let span = |n: (u32, u32), v: (u32, u32)| switchyard_plugins::FieldSpan {
+            name_start: n.0,
+            name_end: n.1,
+            value_start: v.0,
+            value_end: v.1,
+        };
+        let fields = [span((0, 6), (8, 28)), span((30, 36), (38, 41))];
+        let headers = Headers::new(head, &fields);
+        assert_eq!(cookie(&headers, "sid"), Some(&b"xyz"[..]));
+        assert_eq!(cookie(&headers, "b"), Some(&b"3"[..]));
+        assert_eq!(cookie(&headers, "si"), None);
     }
 }

@@ -1,16 +1,42 @@
-//! The answers the gateway gives itself, each with a short body naming the reason.
+//! What the proxy answers: an upstream's response, or its own short answer naming the
+//! reason.
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
+use http::{HeaderValue, StatusCode};
+use switchyard_plugins::{InFlight, LocalResponse};
 
-use switchyard_plugins::LocalResponse;
+use super::h1::{Head, ResponseBody};
 
-use super::body::ProxyBody;
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once per request; boxing the common variant would allocate per request"
+)]
+pub enum Reply {
+    Upstream(Upstreamed),
+    Local(LocalReply),
+}
+
+/// An upstream's answer, its body still on the upstream connection.
+pub struct Upstreamed {
+    pub head: Head,
+    pub body: ResponseBody,
+    /// The upstream counts the request as in flight until the body has passed.
+    pub in_flight: InFlight,
+    /// A new affinity pin's cookie for the client.
+    pub set_cookie: Option<HeaderValue>,
+}
+
+/// An answer the gateway gives itself. Without a `content-type` among `headers`, it is
+/// sent as plain text.
+pub struct LocalReply {
+    pub status: StatusCode,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    MissingHost,
+    BadRequestBody,
     NoRoute,
     NoUpstream,
     UpstreamFailed,
@@ -19,7 +45,9 @@ pub enum Refusal {
 
 impl Refusal {
     pub fn for_error(e: &super::forward::ForwardError) -> Self {
-        if e.is_timeout() {
+        if e.is_client_fault() {
+            Refusal::BadRequestBody
+        } else if e.is_timeout() {
             Refusal::UpstreamTimeout
         } else {
             Refusal::UpstreamFailed
@@ -28,7 +56,7 @@ impl Refusal {
 
     fn status(self) -> StatusCode {
         match self {
-            Refusal::MissingHost => StatusCode::BAD_REQUEST,
+            Refusal::BadRequestBody => StatusCode::BAD_REQUEST,
             Refusal::NoRoute => StatusCode::NOT_FOUND,
             Refusal::NoUpstream => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::UpstreamFailed => StatusCode::BAD_GATEWAY,
@@ -38,7 +66,7 @@ impl Refusal {
 
     fn body(self) -> &'static str {
         match self {
-            Refusal::MissingHost => "switchyard: HTTP/1.1 request without a Host header\n",
+            Refusal::BadRequestBody => "switchyard: the request body was cut short or malformed\n",
             Refusal::NoRoute => "switchyard: no route matches this request\n",
             Refusal::NoUpstream => {
                 "switchyard: the service has no upstream to serve this request\n"
@@ -51,47 +79,40 @@ impl Refusal {
     }
 }
 
-/// A policy's own answer (a router responding directly, a fail-closed plugin, a failover
-/// giving up). Its parts were validated by the policy adapter.
-pub fn local(answer: LocalResponse) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::Local(Some(Bytes::from(answer.body))));
-    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    for (name, value) in answer.headers {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().append(n, v);
-        }
-    }
-    response
+pub fn refuse(why: Refusal) -> Reply {
+    text(why.status(), why.body())
+}
+
+/// A plain-text answer.
+pub fn text(status: StatusCode, body: &'static str) -> Reply {
+    Reply::Local(LocalReply {
+        status,
+        headers: Vec::new(),
+        body: Bytes::from_static(body.as_bytes()),
+    })
+}
+
+/// A policy's own answer (a router responding directly, a fail-closed plugin). Its parts
+/// were validated by the policy adapter.
+pub fn local(answer: LocalResponse) -> Reply {
+    Reply::Local(LocalReply {
+        status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        headers: answer.headers,
+        body: Bytes::from(answer.body),
+    })
 }
 
 /// A bare status chosen by a failover policy.
-pub fn status(code: u16) -> Response<ProxyBody> {
+pub fn status(code: u16) -> Reply {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
     let body = format!(
         "switchyard: {} {}\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     );
-    let mut response = Response::new(ProxyBody::Local(Some(Bytes::from(body))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-pub fn refuse(why: Refusal) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::Local(Some(Bytes::from_static(
-        why.body().as_bytes(),
-    ))));
-    *response.status_mut() = why.status();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    Reply::Local(LocalReply {
+        status,
+        headers: Vec::new(),
+        body: Bytes::from(body),
+    })
 }

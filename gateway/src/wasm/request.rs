@@ -35,8 +35,8 @@ pub fn values(
         .iter()
         .map(|n| {
             request
-                .and_then(|r| r.headers.get(n))
-                .and_then(|v| v.to_str().ok())
+                .and_then(|r| r.headers.get(n.as_str()))
+                .and_then(|v| std::str::from_utf8(v).ok())
                 .map(str::to_owned)
         })
         .collect();

@@ -1,12 +1,10 @@
 //! A response body read straight off the upstream connection; at its end the connection
 //! goes back to the worker's pool when it can carry another request.
 
-use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
 
 use super::H1Error;
 use super::chunked::{ChunkedDecoder, Decoded};
@@ -57,7 +55,17 @@ impl ResponseBody {
         }
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, H1Error>>> {
+    /// The next piece of the body; `None` at its end.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, H1Error>>> {
+        let polled = self.poll_piece(cx);
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            // A broken body: the connection is in an unknown state.
+            self.conn = None;
+        }
+        polled
+    }
+
+    fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, H1Error>>> {
         loop {
             let until_close = matches!(self.framing, Framing::UntilClose);
             let Some(conn) = self.conn.as_mut() else {
@@ -104,35 +112,6 @@ impl ResponseBody {
     fn is_complete(&self) -> bool {
         matches!(self.framing, Framing::Length(0))
             || matches!(&self.framing, Framing::Chunked(d) if d.is_done())
-    }
-}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = H1Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, H1Error>>> {
-        let this = self.get_mut();
-        let polled = this.poll_next(cx);
-        if let Poll::Ready(Some(Err(_))) = &polled {
-            // A broken body: the connection is in an unknown state.
-            this.conn = None;
-        }
-        polled.map(|next| next.map(|r| r.map(Frame::data)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.conn.is_none() || matches!(self.framing, Framing::Length(0))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.framing {
-            Framing::Length(n) => SizeHint::with_exact(n),
-            _ => SizeHint::default(),
-        }
     }
 }
 

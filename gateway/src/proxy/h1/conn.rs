@@ -3,22 +3,21 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
-use http::{HeaderMap, Method};
-use http_body::Body;
-use tokio::io::{AsyncWriteExt, Interest};
+use http::Method;
+use switchyard_plugins::FieldSpan;
 use tokio::net::TcpStream;
 
-use super::H1Error;
-use super::head::{self, Head, RequestFraming};
-use crate::proxy::body::RequestBody;
+use super::head::{self, Head};
+use super::socket::{self, MIN_READ};
+use super::{H1Error, RequestFraming, UpstreamRequest};
+use crate::proxy::client::ClientBody;
+use crate::proxy::wire::push_hex;
 
-/// First read size; doubled while reads fill it (large bodies), halved when they do not.
-const MIN_READ: usize = 4 * 1024;
-const MAX_READ: usize = 64 * 1024;
+/// Request body pieces up to this size are sent with their chunk framing in one write.
+const COALESCE: usize = 16 * 1024;
 
 pub struct UpstreamConn {
     stream: TcpStream,
@@ -69,67 +68,78 @@ impl UpstreamConn {
         }
     }
 
-    /// Sends the request (head, then the body streamed) and reads the response head.
+    /// Sends the request (head, then the body streamed) and reads the response head, whose
+    /// fields go to `fields`.
     pub async fn roundtrip(
         &mut self,
-        method: &Method,
-        target: &str,
-        headers: &HeaderMap,
-        body: &mut RequestBody,
+        req: &UpstreamRequest<'_>,
+        body: Option<&mut ClientBody<'_>>,
+        fields: &mut Vec<FieldSpan>,
     ) -> Result<Head, Roundtrip> {
-        let framing = if body.is_end_stream() {
-            RequestFraming::None
-        } else if headers.contains_key(http::header::CONTENT_LENGTH) {
-            RequestFraming::Length
-        } else {
-            RequestFraming::Chunked
-        };
-        head::write_request(&mut self.out, method, target, headers, framing, self.addr);
         let unsent = |error: H1Error| Roundtrip {
             error,
             unsent: true,
             unanswered: true,
         };
-        self.stream
-            .write_all(&self.out)
+        let head = if req.host_missing {
+            // HTTP/1.0 without Host: name the upstream, in the one write of the head.
+            use std::io::Write as _;
+            self.out.clear();
+            self.out.extend_from_slice(req.head);
+            // Rare (HTTP/1.0 clients only): `fmt` is fine here.
+            let _ = write!(self.out, "host: {}\r\n\r\n", self.addr);
+            &self.out[..]
+        } else {
+            req.head
+        };
+        socket::write_all(&self.stream, head)
             .await
             .map_err(|e| unsent(e.into()))?;
-        if framing != RequestFraming::None {
-            self.send_body(body, framing == RequestFraming::Chunked)
+        if let Some(body) = body
+            && req.framing != RequestFraming::None
+        {
+            self.send_body(body, req.framing == RequestFraming::Chunked)
                 .await
                 .map_err(unsent)?;
         }
-        self.read_head(method).await
+        self.read_head(req.method, fields).await
     }
 
-    async fn send_body(&mut self, body: &mut RequestBody, chunked: bool) -> Result<(), H1Error> {
-        while let Some(frame) = poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
-            let frame = frame.map_err(H1Error::ClientBody)?;
-            // Trailers are dropped: few upstreams want them and HTTP/1 proxies may drop them.
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
+    async fn send_body(&mut self, body: &mut ClientBody<'_>, chunked: bool) -> Result<(), H1Error> {
+        while let Some(data) = body.next().await {
+            let data = data?;
             if data.is_empty() {
                 continue;
             }
             if chunked {
+                // Size line, data and CRLF in one write when small; the data uncopied when not.
                 self.out.clear();
-                use std::io::Write as _;
-                let _ = write!(self.out, "{:x}\r\n", data.len());
-                self.stream.write_all(&self.out).await?;
-                self.stream.write_all(&data).await?;
-                self.stream.write_all(b"\r\n").await?;
+                push_hex(&mut self.out, data.len() as u64);
+                self.out.extend_from_slice(b"\r\n");
+                if data.len() <= COALESCE {
+                    self.out.extend_from_slice(&data);
+                    self.out.extend_from_slice(b"\r\n");
+                    socket::write_all(&self.stream, &self.out).await?;
+                } else {
+                    socket::write_all(&self.stream, &self.out).await?;
+                    socket::write_all(&self.stream, &data).await?;
+                    socket::write_all(&self.stream, b"\r\n").await?;
+                }
             } else {
-                self.stream.write_all(&data).await?;
+                socket::write_all(&self.stream, &data).await?;
             }
         }
         if chunked {
-            self.stream.write_all(b"0\r\n\r\n").await?;
+            socket::write_all(&self.stream, b"0\r\n\r\n").await?;
         }
         Ok(())
     }
 
-    async fn read_head(&mut self, method: &Method) -> Result<Head, Roundtrip> {
+    async fn read_head(
+        &mut self,
+        method: &Method,
+        fields: &mut Vec<FieldSpan>,
+    ) -> Result<Head, Roundtrip> {
         let mut answered = !self.buf.is_empty();
         loop {
             let failed = |error: H1Error, answered: bool| Roundtrip {
@@ -137,7 +147,7 @@ impl UpstreamConn {
                 unsent: false,
                 unanswered: !answered,
             };
-            match head::parse_response(&mut self.buf, method) {
+            match head::parse_response(&mut self.buf, method, fields) {
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(e) => return Err(failed(e, true)),
@@ -158,32 +168,6 @@ impl UpstreamConn {
 
     /// Reads what is available into `buf`; `Ok(0)` at end of stream.
     pub(super) fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        loop {
-            // The reactor's readiness first: a socket with nothing to read costs no syscall.
-            ready!(self.stream.poll_read_ready(cx))?;
-            self.buf.reserve(self.read_size);
-            let room = self.buf.capacity() - self.buf.len();
-            match self.stream.try_read_buf(&mut self.buf) {
-                Ok(n) => {
-                    if n < room {
-                        // A short read drained the socket (what tokio's own `poll_read`
-                        // assumes too): forget the readiness now rather than learn it
-                        // from an EAGAIN, one system call later.
-                        let _ = self.stream.try_io(Interest::READABLE, || {
-                            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                        });
-                    }
-                    if n >= self.read_size {
-                        self.read_size = (self.read_size * 2).min(MAX_READ);
-                    } else if n < self.read_size / 4 {
-                        self.read_size = (self.read_size / 2).max(MIN_READ);
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                // Readiness was stale; `try_read_buf` cleared it, so the next poll waits.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        socket::poll_read_into(&self.stream, &mut self.buf, &mut self.read_size, cx)
     }
 }

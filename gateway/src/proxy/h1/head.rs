@@ -1,57 +1,18 @@
-//! Request heads out, response heads in (RFC 9112 §3–§6).
+//! Response heads from upstreams (RFC 9112 §4–§6), kept as received: the fields are found
+//! through offsets, and only the few that decide framing and reuse are interpreted.
 
-use std::net::SocketAddr;
+use std::mem::MaybeUninit;
 
-use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
+use bytes::{Bytes, BytesMut};
+use http::{Method, StatusCode};
+use switchyard_plugins::FieldSpan;
 
 use super::H1Error;
+use crate::proxy::fields::Facts;
 
 /// A response head may not exceed this; the upstream is then broken, not the client.
 pub const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 128;
-
-/// How the request body goes out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestFraming {
-    None,
-    /// As many bytes as the `Content-Length` the client sent.
-    Length,
-    /// Unknown length: chunked transfer coding.
-    Chunked,
-}
-
-/// Writes `METHOD target HTTP/1.1`, the headers, and the framing header when the body needs
-/// one. Adds `Host` (the upstream's address) when the client sent none (HTTP/1.0).
-pub fn write_request(
-    out: &mut Vec<u8>,
-    method: &Method,
-    target: &str,
-    headers: &HeaderMap,
-    framing: RequestFraming,
-    upstream: SocketAddr,
-) {
-    out.clear();
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !headers.contains_key(HOST) {
-        use std::io::Write as _;
-        let _ = write!(out, "host: {upstream}\r\n");
-    }
-    if framing == RequestFraming::Chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-}
 
 /// How the response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,24 +24,63 @@ pub enum ResponseFraming {
     UntilClose,
 }
 
-/// A parsed response head.
+/// A parsed response head; its fields are in the vector `parse_response` filled.
 pub struct Head {
-    pub response: Response<()>,
+    /// The head as received, status line included.
+    pub raw: Bytes,
+    pub status: StatusCode,
+    /// The reason phrase's place in `raw`.
+    pub reason: (u32, u32),
     pub framing: ResponseFraming,
     /// Whether the connection may carry another request once the body is read.
     pub reusable: bool,
+    /// `Connection` names fields that are hop-by-hop for this message.
+    pub connection_lists_fields: bool,
+    /// The upstream dated its answer.
+    pub dated: bool,
 }
 
-/// Parses one response head from the front of `buf`, consuming it. `Ok(None)`: incomplete.
-/// Informational (1xx) heads other than 101 are consumed and skipped.
+impl Head {
+    pub fn reason(&self) -> &[u8] {
+        self.raw
+            .get(self.reason.0 as usize..self.reason.1 as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Records where each parsed field sits in `base` (the buffer `headers` borrow from).
+pub fn record_spans(base: &[u8], headers: &[httparse::Header<'_>], spans: &mut Vec<FieldSpan>) {
+    spans.clear();
+    let at = |part: &[u8]| offset(base, part);
+    spans.extend(headers.iter().map(|h| FieldSpan {
+        name_start: at(h.name.as_bytes()),
+        name_end: at(h.name.as_bytes()) + h.name.len() as u32,
+        value_start: at(h.value),
+        value_end: at(h.value) + h.value.len() as u32,
+    }));
+}
+
+/// Where `part` (a slice of `base`) starts in `base`. Heads are at most 64 KiB.
+pub fn offset(base: &[u8], part: &[u8]) -> u32 {
+    (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize) as u32
+}
+
+/// Parses one response head from the front of `buf`, consuming it, and records its fields
+/// in `fields`. `Ok(None)`: incomplete. Informational (1xx) heads other than 101 are
+/// consumed and skipped.
 pub fn parse_response(
     buf: &mut BytesMut,
     request_method: &Method,
+    fields: &mut Vec<FieldSpan>,
 ) -> Result<Option<Head>, H1Error> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut slots);
-        let consumed = match parsed.parse(buf) {
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let consumed = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut parsed,
+            buf,
+            &mut slots,
+        ) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
                 return Err(H1Error::HeadTooLarge);
@@ -94,7 +94,6 @@ pub fn parse_response(
         let code = parsed.code.unwrap_or(0);
         let status =
             StatusCode::from_u16(code).map_err(|_| H1Error::Malformed("status out of range"))?;
-        let http10 = parsed.version == Some(0);
         if status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(H1Error::Upgrade);
         }
@@ -102,29 +101,26 @@ pub fn parse_response(
             let _ = buf.split_to(consumed);
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-        for h in parsed.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| H1Error::Malformed("invalid header name"))?;
-            let value = HeaderValue::from_bytes(h.value)
-                .map_err(|_| H1Error::Malformed("invalid header value"))?;
-            headers.append(name, value);
-        }
-        let _ = buf.split_to(consumed);
-        let framing = framing(request_method, status, &mut headers)?;
-        let reusable = framing != ResponseFraming::UntilClose && keeps_alive(http10, &headers);
-        let mut response = Response::new(());
-        *response.status_mut() = status;
-        *response.version_mut() = if http10 {
-            Version::HTTP_10
-        } else {
-            Version::HTTP_11
-        };
-        *response.headers_mut() = headers;
+        let http10 = parsed.version == Some(0);
+        let reason_start = offset(buf, parsed.reason.unwrap_or_default().as_bytes());
+        let reason = (
+            reason_start,
+            reason_start + parsed.reason.map_or(0, str::len) as u32,
+        );
+        let facts = Facts::gather(parsed.headers.iter().map(|h| (h.name.as_bytes(), h.value)));
+        let framing = framing(request_method, status, &facts)?;
+        let reusable = framing != ResponseFraming::UntilClose && facts.keeps_alive(http10);
+        let (connection_lists_fields, dated) = (facts.lists_fields, facts.dated);
+        record_spans(buf, parsed.headers, fields);
+        let raw = buf.split_to(consumed).freeze();
         return Ok(Some(Head {
-            response,
+            raw,
+            status,
+            reason,
             framing,
             reusable,
+            connection_lists_fields,
+            dated,
         }));
     }
 }
@@ -133,7 +129,7 @@ pub fn parse_response(
 fn framing(
     method: &Method,
     status: StatusCode,
-    headers: &mut HeaderMap,
+    facts: &Facts<'_>,
 ) -> Result<ResponseFraming, H1Error> {
     if method == Method::HEAD
         || status == StatusCode::NO_CONTENT
@@ -141,59 +137,24 @@ fn framing(
     {
         return Ok(ResponseFraming::Empty);
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        let chunked_last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+    if facts.transfer_encoding.is_some() {
         // Transfer-Encoding overrides Content-Length; the client gets its own framing.
-        headers.remove(CONTENT_LENGTH);
-        return Ok(if chunked_last {
+        return Ok(if facts.chunked_last() {
             ResponseFraming::Chunked
         } else {
             ResponseFraming::UntilClose
         });
     }
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        let text = value
-            .to_str()
-            .map_err(|_| H1Error::Malformed("bad Content-Length"))?;
-        for part in text.split(',') {
-            let n: u64 = part
-                .trim()
-                .parse()
-                .map_err(|_| H1Error::Malformed("bad Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(H1Error::Malformed("conflicting Content-Length values"));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
-        Some(0) => ResponseFraming::Empty,
-        Some(n) => ResponseFraming::Length(n),
-        None => ResponseFraming::UntilClose,
-    })
-}
-
-fn keeps_alive(http10: bool, headers: &HeaderMap) -> bool {
-    let mut close = http10;
-    for value in headers.get_all(CONNECTION) {
-        for token in value.as_bytes().split(|b| *b == b',') {
-            let token = token.trim_ascii();
-            if token.eq_ignore_ascii_case(b"close") {
-                return false;
-            }
-            if token.eq_ignore_ascii_case(b"keep-alive") {
-                close = false;
-            }
-        }
-    }
-    !close
+    Ok(
+        match facts
+            .length
+            .map_err(|()| H1Error::Malformed("bad or conflicting Content-Length"))?
+        {
+            Some(0) => ResponseFraming::Empty,
+            Some(n) => ResponseFraming::Length(n),
+            None => ResponseFraming::UntilClose,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -201,7 +162,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, method: Method) -> Result<Option<Head>, H1Error> {
-        parse_response(&mut BytesMut::from(text), &method)
+        parse_response(&mut BytesMut::from(text), &method, &mut Vec::new())
     }
 
     #[test]
@@ -258,6 +219,7 @@ mod tests {
             .is_err()
         );
         assert!(parse(&format!("{ok}content-length: -1\r\n\r\n"), Method::GET).is_err());
+        assert!(parse(&format!("{ok}content-length: +1\r\n\r\n"), Method::GET).is_err());
     }
 
     #[test]
@@ -268,7 +230,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(head.response.status(), 201);
+        assert_eq!(head.status, 201);
+        assert_eq!(head.reason(), b"Created");
         assert!(head.reusable);
         let close = parse(
             "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1\r\n\r\n",
@@ -282,7 +245,7 @@ mod tests {
             .unwrap();
         assert!(!old.reusable);
         let old_kept = parse(
-            "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\ncontent-length: 1\r\n\r\n",
             Method::GET,
         )
         .unwrap()
@@ -304,43 +267,16 @@ mod tests {
     }
 
     #[test]
-    fn consumes_exactly_the_head() {
-        let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabcHTTP");
-        let head = parse_response(&mut buf, &Method::GET).unwrap().unwrap();
-        assert_eq!(head.response.headers()["content-length"], "3");
+    fn consumes_exactly_the_head_and_records_its_fields() {
+        let mut buf =
+            BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: b\r\n\r\nabcHTTP");
+        let mut fields = Vec::new();
+        let head = parse_response(&mut buf, &Method::GET, &mut fields)
+            .unwrap()
+            .unwrap();
+        let headers = switchyard_plugins::Headers::new(&head.raw, &fields);
+        assert_eq!(headers.get("content-length"), Some(&b"3"[..]));
+        assert_eq!(headers.iter().nth(1), Some((&b"X-A"[..], &b"b"[..])));
         assert_eq!(&buf[..], b"abcHTTP");
-    }
-
-    #[test]
-    fn writes_request_heads_with_host_and_framing() {
-        let mut out = Vec::new();
-        let mut headers = HeaderMap::new();
-        headers.insert("x-a", HeaderValue::from_static("1"));
-        let upstream: SocketAddr = "127.0.0.1:9000".parse().unwrap();
-        write_request(
-            &mut out,
-            &Method::POST,
-            "/p?q=1",
-            &headers,
-            RequestFraming::Chunked,
-            upstream,
-        );
-        assert_eq!(
-            String::from_utf8(out.clone()).unwrap(),
-            "POST /p?q=1 HTTP/1.1\r\nx-a: 1\r\nhost: 127.0.0.1:9000\r\ntransfer-encoding: chunked\r\n\r\n"
-        );
-        headers.insert(HOST, HeaderValue::from_static("example.com"));
-        write_request(
-            &mut out,
-            &Method::GET,
-            "/",
-            &headers,
-            RequestFraming::None,
-            upstream,
-        );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "GET / HTTP/1.1\r\nx-a: 1\r\nhost: example.com\r\n\r\n"
-        );
     }
 }

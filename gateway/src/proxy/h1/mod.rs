@@ -5,12 +5,37 @@
 //! separates our per-request CPU from NGINX's; see `tests/bench/instructions.sh`.
 
 mod body;
-mod chunked;
+pub mod chunked;
 mod conn;
-mod head;
+pub mod head;
+pub mod socket;
+
+use http::Method;
 
 pub use body::ResponseBody;
 pub use conn::UpstreamConn;
+pub use head::Head;
+
+/// A request ready for an upstream: its head written once (see `headers::write_upstream`)
+/// and sent as is on every attempt.
+pub struct UpstreamRequest<'a> {
+    pub method: &'a Method,
+    /// Request line and fields; ends with the empty line unless `host_missing`.
+    pub head: &'a [u8],
+    /// The client sent no Host (HTTP/1.0): each attempt names its upstream and ends the head.
+    pub host_missing: bool,
+    pub framing: RequestFraming,
+}
+
+/// How the request body goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestFraming {
+    None,
+    /// As many bytes as the `Content-Length` the client sent.
+    Length(u64),
+    /// Unknown length: chunked transfer coding.
+    Chunked,
+}
 
 /// Why an exchange with an upstream failed after the connection was made.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +46,8 @@ pub enum H1Error {
     ClosedBeforeAnswer,
     #[error("the upstream closed the connection in the middle of the response body")]
     ClosedMidBody,
+    #[error("the client closed the connection in the middle of the request body")]
+    ClientClosedMidBody,
     #[error("response head larger than {} KiB", head::MAX_HEAD / 1024)]
     HeadTooLarge,
     #[error("malformed response head: {0}")]
@@ -30,5 +57,5 @@ pub enum H1Error {
     #[error("the upstream switched protocols (101), which is not proxied")]
     Upgrade,
     #[error("reading the client's request body failed: {0}")]
-    ClientBody(hyper::Error),
+    ClientBody(Box<H1Error>),
 }
