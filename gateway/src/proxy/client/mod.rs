@@ -20,6 +20,7 @@ use switchyard_plugins::FieldSpan;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::h1::head::head_may_end;
 pub use body::ClientBody;
 use idle::IdleClock;
 use io::ClientIo;
@@ -134,16 +135,20 @@ async fn next_head(
     io: &mut ClientIo,
     fields: &mut Vec<FieldSpan>,
 ) -> Result<Option<RequestHead>, BadRequest> {
+    // Pipelined: the next head may be buffered already.
+    let mut worth_parsing = !io.buf.is_empty();
     loop {
-        if !io.buf.is_empty()
-            && let Some(head) = request::parse(&mut io.buf, fields)?
-        {
+        if worth_parsing && let Some(head) = request::parse(&mut io.buf, fields)? {
             return Ok(Some(head));
         }
+        let before = io.buf.len();
         match io.read_more().await {
             Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
         }
+        // A head ends with a line feed: a read without one cannot complete it, so a head
+        // trickling in byte by byte is not parsed again for each byte.
+        worth_parsing = head_may_end(&io.buf, before, request::MAX_REQUEST_HEAD);
     }
 }
 

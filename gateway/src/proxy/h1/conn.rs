@@ -141,18 +141,24 @@ impl UpstreamConn {
         fields: &mut Vec<FieldSpan>,
     ) -> Result<Head, Roundtrip> {
         let mut answered = !self.buf.is_empty();
+        let mut worth_parsing = answered;
         loop {
             let failed = |error: H1Error, answered: bool| Roundtrip {
                 error,
                 unsent: false,
                 unanswered: !answered,
             };
-            match head::parse_response(&mut self.buf, method, fields) {
-                Ok(Some(head)) => return Ok(head),
-                Ok(None) => {}
-                Err(e) => return Err(failed(e, true)),
+            if worth_parsing {
+                match head::parse_response(&mut self.buf, method, fields) {
+                    Ok(Some(head)) => return Ok(head),
+                    Ok(None) => {}
+                    Err(e) => return Err(failed(e, true)),
+                }
             }
-            match poll_fn(|cx| self.poll_read_more(cx)).await {
+            let before = self.buf.len();
+            let read = poll_fn(|cx| self.poll_read_more(cx)).await;
+            worth_parsing = head::head_may_end(&self.buf, before, head::MAX_HEAD);
+            match read {
                 Ok(0) if answered => {
                     return Err(failed(
                         H1Error::Malformed("connection closed mid-head"),

@@ -48,6 +48,13 @@ impl Head {
     }
 }
 
+/// Whether the bytes read since `before` may complete a head (they hold a line feed), or
+/// the buffer outgrew `limit` (parsing then reports it): parsing only then keeps a head
+/// that trickles in from costing a parse per read.
+pub fn head_may_end(buf: &[u8], before: usize, limit: usize) -> bool {
+    buf.len() > limit || buf.get(before..).is_some_and(|new| new.contains(&b'\n'))
+}
+
 /// Records where each parsed field sits in `base` (the buffer `headers` borrow from).
 pub fn record_spans(base: &[u8], headers: &[httparse::Header<'_>], spans: &mut Vec<FieldSpan>) {
     spans.clear();
@@ -264,6 +271,15 @@ mod tests {
             parse("SSH-2.0-OpenSSH\r\n\r\n", Method::GET),
             Err(H1Error::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn only_reads_with_a_line_feed_or_past_the_limit_are_worth_parsing() {
+        assert!(!head_may_end(b"GET / HTTP/1.1\r\nHost: a", 16, 64));
+        assert!(head_may_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 16, 64));
+        assert!(head_may_end(b"GET / HTTP/1.1\r\n", 0, 64));
+        assert!(head_may_end(&[b'a'; 65], 64, 64));
+        assert!(!head_may_end(b"abc", 9, 64));
     }
 
     #[test]
