@@ -20,6 +20,16 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A received field passed on as received: name, colon and value are one run of the head's
+/// bytes, so one copy (plus the line end) instead of four.
+fn pass_on(out: &mut Vec<u8>, head: &[u8], span: &FieldSpan) {
+    let line = head
+        .get(span.name_start as usize..span.value_end as usize)
+        .unwrap_or_default();
+    out.extend_from_slice(line);
+    out.extend_from_slice(b"\r\n");
+}
+
 fn content_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"content-length: ");
     push_decimal(out, n);
@@ -65,13 +75,14 @@ pub fn write_upstream(
         Vec::new()
     };
     let mut prior_forwarded_for = None::<Vec<u8>>;
-    for (name, value) in headers.iter() {
+    for span in fields {
+        let (name, value) = (span.name(&req.raw), span.value(&req.raw));
         match role(name) {
             Role::EndToEnd if listed.iter().any(|l| l.eq_ignore_ascii_case(name)) => {}
-            Role::EndToEnd | Role::Host | Role::Date => field(out, name, value),
+            Role::EndToEnd | Role::Host | Role::Date => pass_on(out, &req.raw, span),
             // Answered here: the gateway sends `100 Continue` itself as it reads the body.
             Role::Expect if req.expect_continue => {}
-            Role::Expect => field(out, name, value),
+            Role::Expect => pass_on(out, &req.raw, span),
             Role::XForwardedFor => {
                 let joined = prior_forwarded_for.get_or_insert_with(Vec::new);
                 if !joined.is_empty() {
@@ -151,7 +162,8 @@ pub fn write_client(
         Vec::new()
     };
     let mut length_passed = false;
-    for (name, value) in headers.iter() {
+    for span in fields {
+        let name = span.name(&head.raw);
         match role(name) {
             Role::Connection | Role::TransferEncoding | Role::HopByHop => {}
             Role::ContentLength => {
@@ -161,12 +173,12 @@ pub fn write_client(
                     && head.status != StatusCode::NO_CONTENT
                     && !length_passed
                 {
-                    field(out, name, value);
+                    pass_on(out, &head.raw, span);
                     length_passed = true;
                 }
             }
             _ if !listed.is_empty() && listed.iter().any(|l| l.eq_ignore_ascii_case(name)) => {}
-            _ => field(out, name, value),
+            _ => pass_on(out, &head.raw, span),
         }
     }
     if !head.dated {
