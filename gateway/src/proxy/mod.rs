@@ -101,7 +101,7 @@ pub async fn handle(
     let req = x.request;
     // Each text once: the head's bytes are checked to be text as they are read.
     let target = req.target();
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let path = client::path_of(target);
     let view = RequestView {
         method: &req.method,
         host: req.host().unwrap_or(""),

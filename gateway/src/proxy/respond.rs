@@ -84,7 +84,7 @@ pub fn refuse(why: Refusal) -> Reply {
 }
 
 /// A plain-text answer.
-pub fn text(status: StatusCode, body: &'static str) -> Reply {
+fn text(status: StatusCode, body: &'static str) -> Reply {
     Reply::Local(LocalReply {
         status,
         headers: Vec::new(),

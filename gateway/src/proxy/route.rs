@@ -89,7 +89,9 @@ upstreams = [{ addr = "127.0.0.1:2" }]
             headers: switchyard_plugins::Headers::new(&head.raw, &fields),
         };
         let r = routes();
-        r[find(&r, &view, head.path()).unwrap()].name.clone()
+        r[find(&r, &view, crate::proxy::client::path_of(head.target())).unwrap()]
+            .name
+            .clone()
     }
 
     #[test]

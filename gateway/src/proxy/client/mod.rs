@@ -25,7 +25,7 @@ pub use body::ClientBody;
 use idle::IdleClock;
 use io::ClientIo;
 use request::BadRequest;
-pub use request::{RequestHead, parse as parse_head};
+pub use request::{RequestHead, parse as parse_head, path_of};
 use response::Recipient;
 pub use stop::StopSignal;
 

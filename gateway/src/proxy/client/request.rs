@@ -82,12 +82,6 @@ impl RequestHead {
         }
     }
 
-    /// The path without its query.
-    pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
-    }
-
     pub fn host(&self) -> Option<&str> {
         self.host.map(|span| self.text(span))
     }
@@ -96,6 +90,11 @@ impl RequestHead {
         let (start, end) = self.host_field?;
         self.raw.get(start as usize..end as usize)
     }
+}
+
+/// The path of an origin-form target, without its query.
+pub fn path_of(target: &str) -> &str {
+    target.split_once('?').map_or(target, |(path, _)| path)
 }
 
 /// Parses one request head from the front of `buf`, consuming it, and records its fields in
@@ -279,7 +278,7 @@ mod tests {
     fn reads_targets_hosts_and_framing() {
         let h = head("GET /a/b?c=1 HTTP/1.1\r\nHost: Example.com:8080\r\n\r\n");
         assert_eq!(h.target(), "/a/b?c=1");
-        assert_eq!(h.path(), "/a/b");
+        assert_eq!(path_of(h.target()), "/a/b");
         assert_eq!(h.host(), Some("Example.com"));
         assert_eq!(h.host_field(), Some(&b"Example.com:8080"[..]));
         assert_eq!(h.framing, BodyFraming::None);
