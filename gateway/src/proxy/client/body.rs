@@ -5,7 +5,6 @@
 use bytes::Bytes;
 
 use super::io::ClientIo;
-use super::request::BodyFraming;
 use crate::proxy::h1::chunked::{ChunkedDecoder, Decoded};
 use crate::proxy::h1::{H1Error, RequestFraming};
 
@@ -26,11 +25,11 @@ enum State {
 }
 
 impl<'c> ClientBody<'c> {
-    pub fn new(io: &'c mut ClientIo, framing: BodyFraming, expect_continue: bool) -> Self {
+    pub fn new(io: &'c mut ClientIo, framing: RequestFraming, expect_continue: bool) -> Self {
         let state = match framing {
-            BodyFraming::None | BodyFraming::Length(0) => State::Done,
-            BodyFraming::Length(n) => State::Length(n),
-            BodyFraming::Chunked => State::Chunked(ChunkedDecoder::default()),
+            RequestFraming::None | RequestFraming::Length(0) => State::Done,
+            RequestFraming::Length(n) => State::Length(n),
+            RequestFraming::Chunked => State::Chunked(ChunkedDecoder::default()),
         };
         let send_continue = expect_continue && !matches!(state, State::Done);
         Self {

@@ -8,19 +8,12 @@ use http::{Method, StatusCode};
 use switchyard_plugins::FieldSpan;
 
 use crate::proxy::fields::{Facts, Role, role};
+use crate::proxy::h1::RequestFraming;
 use crate::proxy::h1::head::{offset, record_spans};
 
 /// A request head may not exceed this (NGINX's default large buffers hold 32 KiB).
 pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
 const MAX_FIELDS: usize = 100;
-
-/// How the client delimits its request body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyFraming {
-    None,
-    Length(u64),
-    Chunked,
-}
 
 /// A request the gateway answers itself, with the connection closed after: its framing
 /// can no longer be trusted.
@@ -48,7 +41,8 @@ pub struct RequestHead {
     host: Option<(u32, u32)>,
     /// The whole Host field value, for `X-Forwarded-Host`.
     pub host_field: Option<(u32, u32)>,
-    pub framing: BodyFraming,
+    /// How the client delimits its body (it goes upstream delimited the same way).
+    pub framing: RequestFraming,
     /// Whether the client may send another request on this connection.
     pub keep_alive: bool,
     /// `Expect: 100-continue`: the client waits for a go-ahead before sending its body.
@@ -145,9 +139,9 @@ pub fn parse(
         only_chunked(parsed.headers)?;
     }
     let framing = match (chunked, length) {
-        (false, None) => BodyFraming::None,
-        (false, Some(n)) => BodyFraming::Length(n),
-        (true, None) if !http10 => BodyFraming::Chunked,
+        (false, None) => RequestFraming::None,
+        (false, Some(n)) => RequestFraming::Length(n),
+        (true, None) if !http10 => RequestFraming::Chunked,
         (true, None) => return Err(bad("Transfer-Encoding in an HTTP/1.0 request")),
         (true, Some(_)) => return Err(bad("both Transfer-Encoding and Content-Length")),
     };
@@ -281,7 +275,7 @@ mod tests {
         assert_eq!(path_of(h.target()), "/a/b");
         assert_eq!(h.host(), Some("Example.com"));
         assert_eq!(h.host_field(), Some(&b"Example.com:8080"[..]));
-        assert_eq!(h.framing, BodyFraming::None);
+        assert_eq!(h.framing, RequestFraming::None);
         assert!(h.keep_alive);
 
         let h = head("GET http://u@api.test:81?x HTTP/1.1\r\nHost: other\r\n\r\n");
@@ -290,11 +284,11 @@ mod tests {
         assert_eq!((h.host(), h.target()), (Some("[::1]"), "/"));
 
         let h = head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n");
-        assert_eq!(h.framing, BodyFraming::Length(5));
+        assert_eq!(h.framing, RequestFraming::Length(5));
         let h = head(
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nConnection: close, x-a\r\n\r\n",
         );
-        assert_eq!(h.framing, BodyFraming::Chunked);
+        assert_eq!(h.framing, RequestFraming::Chunked);
         assert!(h.expect_continue && h.connection_lists_fields && !h.keep_alive);
 
         let h = head("GET / HTTP/1.0\r\n\r\n");

@@ -27,11 +27,11 @@ pub struct UpstreamRequest<'a> {
     pub framing: RequestFraming,
 }
 
-/// How the request body goes out.
+/// How a request body is delimited, as the client sent it and as it goes upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestFraming {
     None,
-    /// As many bytes as the `Content-Length` the client sent.
+    /// As many bytes as `Content-Length` says.
     Length(u64),
     /// Unknown length: chunked transfer coding.
     Chunked,
