@@ -4,6 +4,12 @@
 //! file and rename it over replace the inode, which a watch on the file itself would lose.
 //! The set of files changes with the config, so it is shared with the watcher's callback and
 //! replaced after every reload that read a valid config.
+//!
+//! Kubernetes mounts a ConfigMap as symlinks (`switchyard.toml -> ..data/switchyard.toml`,
+//! `..data -> ..2026_12_02_...`) and updates it by swapping `..data`: no event names the
+//! file. So an event on any other name in a watched directory re-checks each file's
+//! fingerprint (its resolved path, inode, size and mtime: a `stat`, never a read) and
+//! reloads when one changed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +25,35 @@ pub const DEBOUNCE: Duration = Duration::from_millis(60);
 
 pub struct FileWatch {
     watcher: Mutex<Watched>,
-    files: Arc<RwLock<Vec<PathBuf>>>,
+    files: Arc<RwLock<Vec<WatchedFile>>>,
+}
+
+struct WatchedFile {
+    path: PathBuf,
+    /// As last seen: a change behind a symlink shows here.
+    seen: Option<Fingerprint>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Fingerprint {
+    target: PathBuf,
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Fingerprint {
+    fn of(path: &Path) -> Option<Fingerprint> {
+        use std::os::unix::fs::MetadataExt;
+        let target = std::fs::canonicalize(path).ok()?;
+        let meta = std::fs::metadata(&target).ok()?;
+        Some(Fingerprint {
+            target,
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
 }
 
 struct Watched {
@@ -31,19 +65,24 @@ impl FileWatch {
     /// Watches `files` and sends one `()` per burst of changes (coalesced: the channel holds
     /// one).
     pub fn new(files: &[PathBuf], wake: mpsc::Sender<()>) -> notify::Result<FileWatch> {
-        let shared: Arc<RwLock<Vec<PathBuf>>> = Arc::default();
-        let names = Arc::clone(&shared);
+        let shared: Arc<RwLock<Vec<WatchedFile>>> = Arc::default();
+        let watched = Arc::clone(&shared);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
             if matches!(event.kind, EventKind::Access(_)) {
                 return;
             }
-            let names = names.read();
-            if event
-                .paths
-                .iter()
-                .any(|p| names.iter().any(|n| same_file_name(p, n)))
-            {
+            let named = {
+                let files = watched.read();
+                event
+                    .paths
+                    .iter()
+                    .any(|p| files.iter().any(|f| same_file_name(p, &f.path)))
+            };
+            // Every file's fingerprint is refreshed either way, so a change reported by
+            // name is not reported again by fingerprint.
+            let changed = refresh_fingerprints(&mut watched.write());
+            if named || changed {
                 // Full means a reload is already pending, which will read the newest content.
                 let _ = wake.try_send(());
             }
@@ -84,9 +123,28 @@ impl FileWatch {
             let _ = watched.watcher.unwatch(&dir);
         }
         watched.dirs = dirs;
-        *self.files.write() = files;
+        *self.files.write() = files
+            .into_iter()
+            .map(|path| WatchedFile {
+                seen: Fingerprint::of(&path),
+                path,
+            })
+            .collect();
         Ok(())
     }
+}
+
+/// Re-reads every file's fingerprint; true when one differs from what was seen before.
+fn refresh_fingerprints(files: &mut [WatchedFile]) -> bool {
+    let mut changed = false;
+    for file in files {
+        let now = Fingerprint::of(&file.path);
+        if now != file.seen {
+            changed = true;
+            file.seen = now;
+        }
+    }
+    changed
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -16,8 +16,10 @@ use switchyard::{Gateway, Options};
 pub use client::Client;
 pub use upstream::Upstream;
 
-/// Prefix every test config starts with: ephemeral ports for the proxy and admin listeners.
-pub const LISTEN_ANY: &str = "listen = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\nworkers = 2\n";
+/// Prefix every test config starts with: ephemeral ports for the proxy and admin listeners,
+/// and compiled plugins cached beside the config (always in a temporary directory), never
+/// in the developer's home.
+pub const LISTEN_ANY: &str = "listen = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\nworkers = 2\nplugin_cache = \"plugin-cache\"\n";
 
 /// A gateway serving a config file in its own temp directory.
 pub struct TestGateway {

@@ -5,6 +5,8 @@
 //! - `/sink`: reads the request body to the end and answers the byte count;
 //! - `/source/N`: streams N bytes in 64 KiB chunks;
 //! - `/headers`: answers the request headers it received, one `name: value` per line.
+//!
+//! Every answer names the request target it received in `x-received-target`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,6 +124,18 @@ impl Drop for Upstream {
 }
 
 async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().to_string(), ToString::to_string);
+    let mut response = respond(state, req).await?;
+    if let Ok(value) = http::HeaderValue::from_str(&target) {
+        response.headers_mut().insert("x-received-target", value);
+    }
+    Ok(response)
+}
+
+async fn respond(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     state.hits.fetch_add(1, Ordering::SeqCst);
     if state.fail_with != 0 {
         let mut r = text(&state.name, format!("{} fails", state.name));

@@ -31,6 +31,24 @@ fn broken_configs() -> Vec<Case> {
             vec!["client_timeout", "30s"],
         ),
         (
+            "trusted_proxies entry not a network",
+            format!("listen = [\"127.0.0.1:8080\"]\ntrusted_proxies = [\"10.0.0.0/8\", \"lan\"]\n[[route]]\nservice = \"web\"\n{GOOD_TAIL}"),
+            (2, 34),
+            vec!["trusted_proxies entry `lan`", "10.0.0.0/8"],
+        ),
+        (
+            "escaped_slashes unknown",
+            format!("listen = [\"127.0.0.1:8080\"]\nescaped_slashes = \"decode\"\n[[route]]\nservice = \"web\"\n{GOOD_TAIL}"),
+            (2, 19),
+            vec!["escaped_slashes `decode`", "\"keep\" or \"reject\""],
+        ),
+        (
+            "header_underscores unknown",
+            format!("listen = [\"127.0.0.1:8080\"]\nheader_underscores = \"allow\"\n[[route]]\nservice = \"web\"\n{GOOD_TAIL}"),
+            (2, 22),
+            vec!["header_underscores `allow`", "\"drop\" or \"keep\""],
+        ),
+        (
             "syntax error",
             format!("{head}[service.web\nupstreams = []\n"),
             (4, 13),
@@ -234,7 +252,8 @@ fn load_example(path: &std::path::Path) {
         switchyard_tests::plugins::install(krate, &dir.path().join("plugins"), &file);
     }
     let copy = dir.path().join(path.file_name().unwrap());
-    std::fs::write(&copy, text).unwrap();
+    // Compiled plugins are cached in the temporary directory, not the developer's home.
+    std::fs::write(&copy, format!("plugin_cache = \"plugin-cache\"\n{text}")).unwrap();
     let config = Config::load(&copy).unwrap_or_else(|e| panic!("{e}"));
     // The plugins must also compile and initialise: build a real snapshot.
     switchyard::snapshot::Snapshot::build(config, 1, &Default::default(), 1)

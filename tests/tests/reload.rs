@@ -146,8 +146,8 @@ async fn broken_config_is_reported_and_the_old_one_keeps_serving() {
         .as_str()
         .unwrap()
         .to_owned();
-    // Line 7: LISTEN_ANY adds three lines before the body's fourth line.
-    assert!(detail.contains("switchyard.toml:7:12"), "{detail}");
+    // Line 8: LISTEN_ANY adds four lines before the body's fourth line.
+    assert!(detail.contains("switchyard.toml:8:12"), "{detail}");
     assert!(
         detail.contains("unknown balancer `fastest`") && detail.contains("smooth_weighted"),
         "{detail}"

@@ -26,6 +26,11 @@ fn answer(path: &str) -> (&'static [u8], bool) {
             false,
         ),
         "/until-close" => (b"HTTP/1.0 200 OK\r\n\r\nuntil close", true),
+        "/early-hints" => (
+            b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n\
+              HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            false,
+        ),
         "/no-content" => (b"HTTP/1.1 204 No Content\r\n\r\n", false),
         "/length" => (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false),
         "/then-close" => (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true),
@@ -106,6 +111,34 @@ async fn every_response_framing_reaches_the_client_intact() {
         );
     }
     assert_eq!(up.connections.load(Ordering::SeqCst) - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_hints_reach_an_http11_client_before_the_answer() {
+    let up = Scripted::start().await;
+    let gw = gateway(&up);
+    let addr = gw.addr();
+    let read_all = |request: &'static [u8]| async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut text = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text))
+            .await
+            .unwrap()
+            .unwrap();
+        text
+    };
+    let text = read_all(b"GET /early-hints HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+    assert!(
+        text.starts_with(
+            "HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\nok"), "{text}");
+    // HTTP/1.0 has no informational answers: only the 200.
+    let text = read_all(b"GET /early-hints HTTP/1.0\r\nHost: t\r\n\r\n").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

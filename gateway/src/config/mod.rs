@@ -4,6 +4,7 @@
 //! the types below or a [`ConfigError`] naming file, line and column. Nothing here touches
 //! the runtime.
 
+mod edge;
 mod error;
 mod plugins;
 mod raw;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use switchyard_plugins::BalancerKind;
 
+pub use edge::{EscapedSlashes, PathRules, RequestRules};
 pub use error::ConfigError;
 pub use plugins::MAX_MEMORY as MAX_PLUGIN_MEMORY;
 
@@ -29,11 +31,15 @@ pub struct Config {
     /// A client connection with no new request head and nothing in flight for this long is
     /// closed (idle keep-alive, slowloris).
     pub client_timeout: Duration,
+    /// Path normalisation, trusted proxies, field names with `_`.
+    pub requests: RequestRules,
     pub routes: Vec<RouteConfig>,
     /// Sorted by name.
     pub services: Vec<ServiceConfig>,
     /// Sorted by name.
     pub plugins: Vec<PluginConfig>,
+    /// Where compiled plugins are cached.
+    pub plugin_cache: PluginCache,
     /// Problems that do not stop the config from loading (e.g. a shadowed route).
     pub warnings: Vec<String>,
 }
@@ -65,6 +71,23 @@ pub enum PathMatch {
     Any,
     Prefix(String),
     Exact(String),
+}
+
+impl PathMatch {
+    /// Whether a (normalised) path matches. A prefix matches whole segments: `/api`
+    /// matches `/api` and `/api/x`, not `/apiary` (a prefix ending in `/` ends a segment).
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Any => true,
+            PathMatch::Exact(p) => path == p,
+            PathMatch::Prefix(p) => {
+                path.starts_with(p.as_str())
+                    && (p.ends_with('/')
+                        || path.len() == p.len()
+                        || path.as_bytes()[p.len()] == b'/')
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +153,18 @@ pub struct PluginConfig {
     pub deadline: Duration,
 }
 
+/// Where compiled plugin artifacts are kept between loads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PluginCache {
+    /// `$SWITCHYARD_CACHE_DIR`, else `$XDG_CACHE_HOME/switchyard`, else `~/.cache/switchyard`.
+    #[default]
+    Default,
+    /// Resolved against the config file's directory.
+    Dir(PathBuf),
+    /// Every load compiles.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyKind {
     Router,
@@ -179,10 +214,14 @@ pub struct UpstreamConfig {
 pub struct Timeouts {
     /// TCP connect to an upstream.
     pub connect: Duration,
-    /// From sending the request to receiving the upstream's response head, per try.
+    /// From the end of sending the request to receiving the upstream's response head, per
+    /// try. A slow upload does not count against it.
     pub request: Duration,
     /// How long an unused pooled upstream connection is kept.
     pub idle: Duration,
+    /// The longest an upstream may go without taking request bytes or sending response
+    /// bytes in the middle of a message (a stalled upstream frees both sockets).
+    pub upstream_idle: Duration,
 }
 
 impl Default for Timeouts {
@@ -191,6 +230,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(5),
             request: Duration::from_secs(60),
             idle: Duration::from_secs(60),
+            upstream_idle: Duration::from_secs(60),
         }
     }
 }
@@ -230,5 +270,20 @@ impl Config {
             .iter()
             .filter(|p| p.kind.is_some())
             .map(|p| p.path.as_path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PathMatch;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        let api = PathMatch::Prefix("/api".into());
+        assert!(api.matches("/api") && api.matches("/api/x"));
+        assert!(!api.matches("/apiary"));
+        let v1 = PathMatch::Prefix("/v1/".into());
+        assert!(v1.matches("/v1/x") && !v1.matches("/v1"));
+        assert!(PathMatch::Prefix("/".into()).matches("/anything"));
     }
 }

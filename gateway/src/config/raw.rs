@@ -20,6 +20,18 @@ pub struct RawConfig {
     /// Parsed during validation, so a bad value is reported at its place.
     #[serde(default)]
     pub client_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub plugin_cache: Option<Spanned<String>>,
+    #[serde(default)]
+    pub normalize_path: Option<bool>,
+    #[serde(default)]
+    pub merge_slashes: Option<bool>,
+    #[serde(default)]
+    pub escaped_slashes: Option<Spanned<String>>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub header_underscores: Option<Spanned<String>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
     #[serde(default, rename = "service")]
@@ -77,6 +89,8 @@ pub struct RawTimeouts {
     pub request: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub idle: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub upstream_idle: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -71,6 +71,18 @@ pub fn validate(
         None => 0,
     };
     let client_timeout = client_timeout(&cx, raw.client_timeout.as_ref())?;
+    let requests = super::edge::request_rules(&cx, &raw)?;
+    let plugin_cache = match raw.plugin_cache.as_ref().map(|c| c.get_ref().as_str()) {
+        None => super::PluginCache::Default,
+        Some("off") => super::PluginCache::Off,
+        Some("") => {
+            return cx.err(
+                raw.plugin_cache.as_ref().map(Spanned::span),
+                "plugin_cache is empty: write a directory or \"off\"".to_owned(),
+            );
+        }
+        Some(dir) => super::PluginCache::Dir(cx.base_dir.join(dir)),
+    };
     let defaults = merge_timeouts(Timeouts::default(), &raw.timeouts);
 
     let mut plugins = plugins::plugins(&cx, &raw.plugins)?;
@@ -106,9 +118,11 @@ pub fn validate(
         admin,
         workers,
         client_timeout,
+        requests,
         routes,
         services,
         plugins,
+        plugin_cache,
         warnings,
     })
 }
@@ -206,6 +220,7 @@ fn merge_timeouts(base: Timeouts, raw: &RawTimeouts) -> Timeouts {
         connect: raw.connect.unwrap_or(base.connect),
         request: raw.request.unwrap_or(base.request),
         idle: raw.idle.unwrap_or(base.idle),
+        upstream_idle: raw.upstream_idle.unwrap_or(base.upstream_idle),
     }
 }
 
@@ -453,7 +468,9 @@ fn route_config(
 }
 
 fn host_match(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<HostMatch, ConfigError> {
-    let host = raw.get_ref().to_ascii_lowercase();
+    let lowered = raw.get_ref().to_ascii_lowercase();
+    // `example.com.` and `example.com` name one host; requests are matched without the dot.
+    let host = lowered.strip_suffix('.').unwrap_or(&lowered).to_owned();
     let (wildcard, bare) = match host.strip_prefix("*.") {
         Some(rest) => (true, rest),
         None => (false, host.as_str()),
@@ -534,8 +551,8 @@ fn shadows(earlier: &RouteConfig, later: &RouteConfig) -> bool {
     };
     let path = match (&earlier.path, &later.path) {
         (PathMatch::Any, _) => true,
-        (PathMatch::Prefix(a), PathMatch::Prefix(b) | PathMatch::Exact(b)) => {
-            b.starts_with(a.as_str())
+        (PathMatch::Prefix(_), PathMatch::Prefix(b) | PathMatch::Exact(b)) => {
+            earlier.path.matches(b)
         }
         (PathMatch::Exact(a), PathMatch::Exact(b)) => a == b,
         _ => false,

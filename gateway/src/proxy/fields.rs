@@ -13,8 +13,11 @@ pub enum Role {
     ContentLength,
     Expect,
     XForwardedFor,
-    /// `X-Forwarded-Proto` and `-Host`: the proxy states them itself.
+    /// `X-Forwarded-Proto` and `-Host`: the proxy states them itself unless a trusted
+    /// proxy already did.
     XForwardedOther,
+    /// `Forwarded` and `X-Real-IP`: claims about the client, kept only from trusted proxies.
+    ClientClaim,
     /// The other hop-by-hop fields: never passed on.
     HopByHop,
 }
@@ -32,6 +35,8 @@ pub fn role(name: &[u8]) -> Role {
         (6, b'e') if is("expect") => Role::Expect,
         (7, b'u') if is("upgrade") => Role::HopByHop,
         (7, b't') if is("trailer") => Role::HopByHop,
+        (9, b'f') if is("forwarded") => Role::ClientClaim,
+        (9, b'x') if is("x-real-ip") => Role::ClientClaim,
         (10, b'c') if is("connection") => Role::Connection,
         (10, b'k') if is("keep-alive") => Role::HopByHop,
         (14, b'c') if is("content-length") => Role::ContentLength,
@@ -44,6 +49,21 @@ pub fn role(name: &[u8]) -> Role {
         (19, b'p') if is("proxy-authorization") => Role::HopByHop,
         _ => Role::EndToEnd,
     }
+}
+
+/// Whether a field with this name, whose role is [`Role::EndToEnd`], claims to be a
+/// forwarding field once `_` reads as `-` (`X_Forwarded_For`): a CGI-style backend sees
+/// both spellings as one variable, so such a name is never passed on.
+pub fn underscored_forwarding(name: &[u8]) -> bool {
+    const LONGEST: usize = "x-forwarded-proto".len();
+    if name.len() > LONGEST || !name.contains(&b'_') {
+        return false;
+    }
+    let mut dashed = [0u8; LONGEST];
+    for (to, from) in dashed.iter_mut().zip(name) {
+        *to = if *from == b'_' { b'-' } else { *from };
+    }
+    !matches!(role(&dashed[..name.len()]), Role::EndToEnd)
 }
 
 /// `name` equals `known` (lowercase letters and `-`) ignoring ASCII case. Setting bit 5
@@ -63,6 +83,8 @@ pub struct Facts<'h> {
     pub length: Result<Option<u64>, ()>,
     /// The last Transfer-Encoding value, if any.
     pub transfer_encoding: Option<&'h [u8]>,
+    /// Across every Transfer-Encoding field: exactly one coding, `chunked`.
+    pub only_chunked: bool,
     /// `Connection` tokens.
     pub close: bool,
     pub keep_alive: bool,
@@ -79,12 +101,14 @@ impl<'h> Facts<'h> {
             host_fields: 0,
             length: Ok(None),
             transfer_encoding: None,
+            only_chunked: false,
             close: false,
             keep_alive: false,
             lists_fields: false,
             expect_continue: false,
             dated: false,
         };
+        let (mut chunked, mut other_codings) = (0u32, false);
         for (name, value) in fields {
             match role(name) {
                 Role::Host => {
@@ -95,7 +119,16 @@ impl<'h> Facts<'h> {
                 Role::ContentLength => {
                     facts.length = facts.length.and_then(|prior| merge_length(prior, value));
                 }
-                Role::TransferEncoding => facts.transfer_encoding = Some(value),
+                Role::TransferEncoding => {
+                    facts.transfer_encoding = Some(value);
+                    for coding in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                        if coding.eq_ignore_ascii_case(b"chunked") {
+                            chunked += 1;
+                        } else {
+                            other_codings = true;
+                        }
+                    }
+                }
                 Role::Expect => {
                     facts.expect_continue =
                         value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
@@ -111,25 +144,20 @@ impl<'h> Facts<'h> {
                         }
                     }
                 }
-                Role::EndToEnd | Role::XForwardedFor | Role::XForwardedOther | Role::HopByHop => {}
+                Role::EndToEnd
+                | Role::XForwardedFor
+                | Role::XForwardedOther
+                | Role::ClientClaim
+                | Role::HopByHop => {}
             }
         }
+        facts.only_chunked = chunked == 1 && !other_codings;
         facts
     }
 
     /// Whether the connection may carry more messages after this one.
     pub fn keeps_alive(&self, http10: bool) -> bool {
         !self.close && (!http10 || self.keep_alive)
-    }
-
-    /// Whether the last transfer coding is `chunked`.
-    pub fn chunked_last(&self) -> bool {
-        self.transfer_encoding.is_some_and(|value| {
-            value
-                .rsplit(|b| *b == b',')
-                .next()
-                .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-        })
     }
 }
 
@@ -184,6 +212,13 @@ mod tests {
         assert_eq!(role(b"content_length"), Role::EndToEnd);
         assert_eq!(role(b"dates"), Role::EndToEnd);
         assert_eq!(role(b""), Role::EndToEnd);
+        assert_eq!(role(b"Forwarded"), Role::ClientClaim);
+        assert_eq!(role(b"X-Real-IP"), Role::ClientClaim);
+        assert!(underscored_forwarding(b"X_Forwarded_For"));
+        assert!(underscored_forwarding(b"content_length"));
+        assert!(underscored_forwarding(b"X_REAL_IP"));
+        assert!(!underscored_forwarding(b"x_custom"));
+        assert!(!underscored_forwarding(b"x-forwarded-for"));
     }
 
     #[test]
@@ -205,8 +240,16 @@ mod tests {
         );
         assert_eq!(gather(&[("Content-Length", "+7")]).length, Err(()));
         assert_eq!(gather(&[("Content-Length", "")]).length, Err(()));
-        assert!(gather(&[("Transfer-Encoding", "gzip, chunked")]).chunked_last());
-        assert!(!gather(&[("Transfer-Encoding", "chunked, gzip")]).chunked_last());
+        assert!(gather(&[("Transfer-Encoding", "Chunked")]).only_chunked);
+        assert!(!gather(&[("Transfer-Encoding", "gzip, chunked")]).only_chunked);
+        assert!(
+            !gather(&[
+                ("Transfer-Encoding", "chunked"),
+                ("Transfer-Encoding", "chunked")
+            ])
+            .only_chunked
+        );
+        assert!(!gather(&[("Transfer-Encoding", "chunked, ")]).only_chunked);
         assert!(!gather(&[("Connection", "close")]).keeps_alive(false));
         assert!(!gather(&[]).keeps_alive(true));
         assert_eq!(

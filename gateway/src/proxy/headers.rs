@@ -8,7 +8,7 @@ use switchyard_plugins::{FieldSpan, Headers};
 
 use super::client::RequestHead;
 use super::date::write_date_field;
-use super::fields::{Role, connection_listed, role};
+use super::fields::{Role, connection_listed, role, underscored_forwarding};
 use super::h1::head::ResponseFraming;
 use super::h1::{Head, RequestFraming};
 use super::wire::push_decimal;
@@ -41,20 +41,33 @@ fn content_length(out: &mut Vec<u8>, n: u64) {
 pub fn own_answer_may_carry(name: &str) -> bool {
     matches!(
         role(name.as_bytes()),
-        Role::EndToEnd | Role::Host | Role::Expect | Role::XForwardedFor | Role::XForwardedOther
+        Role::EndToEnd
+            | Role::Host
+            | Role::Expect
+            | Role::XForwardedFor
+            | Role::XForwardedOther
+            | Role::ClientClaim
     )
 }
 
 /// Who asked, as the upstream is told.
 pub struct Forwarded<'a> {
-    pub client_ip: &'a str,
+    /// The address of the peer that connected to the gateway.
+    pub peer_ip: &'a str,
     /// `http` or `https`.
     pub proto: &'a str,
+    /// The peer is one of `trusted_proxies`: its `X-Forwarded-*`, `Forwarded` and
+    /// `X-Real-IP` are kept (the chain extended); from any other peer they are replaced,
+    /// so a client cannot forge the address an upstream or a policy sees.
+    pub trusted_peer: bool,
+    /// Drop every field whose name contains `_` (`header_underscores = "drop"`).
+    pub drop_underscored: bool,
 }
 
 /// Writes the request the upstream receives into `out`: origin-form `target`, HTTP/1.1,
-/// the end-to-end fields, `X-Forwarded-*`, the body's framing. Returns whether the client
-/// sent no Host, in which case the head is left open for each attempt to name its upstream.
+/// the end-to-end fields, `X-Forwarded-*`, the body's framing. Returns whether the request
+/// named no host (HTTP/1.0 without Host), in which case the head is left open for each
+/// attempt to name its upstream.
 pub fn write_upstream(
     out: &mut Vec<u8>,
     req: &RequestHead,
@@ -74,39 +87,62 @@ pub fn write_upstream(
     } else {
         Vec::new()
     };
+    // An absolute-form target names the host; the Host field is replaced by it.
+    let authority = req.authority();
     let mut prior_forwarded_for = None::<Vec<u8>>;
+    let (mut passed_proto, mut passed_host) = (false, false);
     for span in fields {
         let (name, value) = (span.name(&req.raw), span.value(&req.raw));
         match role(name) {
             Role::EndToEnd if listed.iter().any(|l| l.eq_ignore_ascii_case(name)) => {}
+            Role::EndToEnd
+                if (by.drop_underscored && name.contains(&b'_'))
+                    || underscored_forwarding(name) => {}
+            Role::Host if authority.is_some() => {}
             Role::EndToEnd | Role::Host | Role::Date => pass_on(out, &req.raw, span),
             // Answered here: the gateway sends `100 Continue` itself as it reads the body.
             Role::Expect if req.expect_continue => {}
             Role::Expect => pass_on(out, &req.raw, span),
-            Role::XForwardedFor => {
+            Role::XForwardedFor if by.trusted_peer => {
                 let joined = prior_forwarded_for.get_or_insert_with(Vec::new);
                 if !joined.is_empty() {
                     joined.extend_from_slice(b", ");
                 }
                 joined.extend_from_slice(value);
             }
+            Role::XForwardedOther if by.trusted_peer => {
+                // `x-forwarded-host` is 16 bytes, `x-forwarded-proto` 17.
+                if name.len() == 16 {
+                    passed_host = true;
+                } else {
+                    passed_proto = true;
+                }
+                pass_on(out, &req.raw, span);
+            }
+            Role::ClientClaim if by.trusted_peer => pass_on(out, &req.raw, span),
             Role::Connection
             | Role::TransferEncoding
             | Role::ContentLength
+            | Role::XForwardedFor
             | Role::XForwardedOther
+            | Role::ClientClaim
             | Role::HopByHop => {}
         }
+    }
+    if let Some(authority) = authority {
+        field(out, b"host", authority);
     }
     out.extend_from_slice(b"x-forwarded-for: ");
     if let Some(prior) = prior_forwarded_for {
         out.extend_from_slice(&prior);
         out.extend_from_slice(b", ");
     }
-    out.extend_from_slice(by.client_ip.as_bytes());
-    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
-    out.extend_from_slice(by.proto.as_bytes());
+    out.extend_from_slice(by.peer_ip.as_bytes());
     out.extend_from_slice(b"\r\n");
-    if let Some(host) = req.host_field() {
+    if !passed_proto {
+        field(out, b"x-forwarded-proto", by.proto.as_bytes());
+    }
+    if !passed_host && let Some(host) = req.named_host() {
         field(out, b"x-forwarded-host", host);
     }
     match framing {
@@ -114,7 +150,7 @@ pub fn write_upstream(
         RequestFraming::Length(n) => content_length(out, n),
         RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
-    let host_missing = req.host_field.is_none();
+    let host_missing = req.named_host().is_none();
     if !host_missing {
         out.extend_from_slice(b"\r\n");
     }
@@ -218,14 +254,24 @@ mod tests {
     use crate::proxy::h1::head::parse_response;
 
     fn upstream_head(request: &str, framing: RequestFraming) -> (String, bool) {
+        upstream_head_from(request, framing, false)
+    }
+
+    fn upstream_head_from(
+        request: &str,
+        framing: RequestFraming,
+        trusted_peer: bool,
+    ) -> (String, bool) {
         let mut fields = Vec::new();
         let head = parse_head(&mut BytesMut::from(request), &mut fields)
             .unwrap()
             .unwrap();
         let mut out = Vec::new();
         let by = Forwarded {
-            client_ip: "10.1.2.3",
+            peer_ip: "10.1.2.3",
             proto: "http",
+            trusted_peer,
+            drop_underscored: true,
         };
         let host_missing = write_upstream(&mut out, &head, head.target(), &fields, &by, framing);
         (String::from_utf8(out).unwrap(), host_missing)
@@ -233,20 +279,35 @@ mod tests {
 
     #[test]
     fn upstream_gets_end_to_end_fields_and_who_asked() {
-        let (head, host_missing) = upstream_head(
+        let (head, host_missing) = upstream_head_from(
             "POST http://api.test/a?b HTTP/1.1\r\nHost: api.test:8080\r\n\
              Connection: close, X-Secret\r\nKeep-Alive: 5\r\nX-Secret: 1\r\nTE: trailers\r\n\
              Upgrade: ws\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\n\
              X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nExpect: 100-continue\r\n\
              Content-Length: 3\r\nProxy-Authorization: x\r\nX-Kept: yes\r\n\r\n",
             RequestFraming::Length(3),
+            true,
         );
         assert!(!host_missing);
+        // From a trusted proxy: the chain is extended, its proto and host kept; the
+        // absolute-form target's authority is the Host.
         assert_eq!(
             head,
-            "POST /a?b HTTP/1.1\r\nHost: api.test:8080\r\nX-Kept: yes\r\n\
-             x-forwarded-for: 1.1.1.1, 2.2.2.2, 10.1.2.3\r\nx-forwarded-proto: http\r\n\
-             x-forwarded-host: api.test:8080\r\ncontent-length: 3\r\n\r\n"
+            "POST /a?b HTTP/1.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\
+             X-Kept: yes\r\nhost: api.test\r\n\
+             x-forwarded-for: 1.1.1.1, 2.2.2.2, 10.1.2.3\r\ncontent-length: 3\r\n\r\n"
+        );
+        // From anyone else every forwarding claim is replaced by the gateway's own.
+        let (head, _) = upstream_head(
+            "GET / HTTP/1.1\r\nHost: a.test\r\nX-Forwarded-For: 1.1.1.1\r\n\
+             X-Forwarded-Proto: https\r\nForwarded: for=1.1.1.1\r\nX-Real-IP: 1.1.1.1\r\n\
+             X_Forwarded_For: 1.1.1.1\r\nX_Custom: 1\r\nX-Forwarded-Host: evil\r\n\r\n",
+            RequestFraming::None,
+        );
+        assert_eq!(
+            head,
+            "GET / HTTP/1.1\r\nHost: a.test\r\nx-forwarded-for: 10.1.2.3\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: a.test\r\n\r\n"
         );
         let (head, _) = upstream_head(
             "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -260,7 +321,7 @@ mod tests {
 
     fn client_head(response: &str, method: Method, http10: bool, cookie: Option<&str>) -> String {
         let mut fields = Vec::new();
-        let head = parse_response(&mut BytesMut::from(response), &method, &mut fields)
+        let head = parse_response(&mut BytesMut::from(response), &method, &mut fields, None)
             .unwrap()
             .unwrap();
         let mut out = Vec::new();

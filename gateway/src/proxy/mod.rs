@@ -6,12 +6,14 @@
 
 mod attempts;
 pub mod client;
+mod client_addr;
 mod date;
 mod deadline;
 mod fields;
 mod forward;
 mod h1;
 mod headers;
+mod path;
 mod pick;
 pub mod pool;
 mod respond;
@@ -51,14 +53,10 @@ pub struct ClientConn {
 impl ClientConn {
     pub fn new(peer: SocketAddr, proto: &'static str) -> Self {
         let ip = peer.ip();
-        let ip_hash = match ip {
-            std::net::IpAddr::V4(v4) => xxhash_rust::xxh3::xxh3_64(&v4.octets()),
-            std::net::IpAddr::V6(v6) => xxhash_rust::xxh3::xxh3_64(&v6.octets()),
-        };
         Self {
             peer,
             proto,
-            ip_hash,
+            ip_hash: client_addr::ip_hash(ip),
             ip_text: ip.to_string().into_boxed_str(),
             response_timer: ReusedTimer::default(),
         }
@@ -99,29 +97,56 @@ pub async fn handle(
     x: Exchange<'_, '_>,
 ) -> Reply {
     let req = x.request;
-    // Each text once: the head's bytes are checked to be text as they are read.
-    let target = req.target();
-    let path = client::path_of(target);
+    let snapshot = snapshots.load();
+    let rules = &snapshot.config.requests;
+    // Routed and forwarded by one path: the normalised one.
+    let target = match path::normalize(req.target(), &rules.path) {
+        Ok(target) => target,
+        Err(bad) => {
+            tracing::debug!(peer = %client.peer, error = %bad, "bad request path");
+            return refuse(Refusal::BadPath);
+        }
+    };
+    let path = client::path_of(&target);
+    let headers = Headers::new(&req.raw, x.request_fields);
+    let trusted_peer = rules.trusts(client.peer.ip());
+    // Only a trusted proxy may say who the client is; anyone else is the client.
+    let forwarded = trusted_peer
+        .then(|| client_addr::forwarded_for(&headers, rules))
+        .flatten()
+        .map(|ip| (ip.to_string(), client_addr::ip_hash(ip)));
+    let (client_ip, ip_hash) = match &forwarded {
+        Some((text, hash)) => (text.as_str(), *hash),
+        None => (&*client.ip_text, client.ip_hash),
+    };
     let view = RequestView {
         method: &req.method,
         host: req.host().unwrap_or(""),
-        path_and_query: target,
-        client_ip: &client.ip_text,
-        headers: Headers::new(&req.raw, x.request_fields),
+        path_and_query: &target,
+        client_ip,
+        headers,
     };
-    let snapshot = snapshots.load();
-    let decision = match decide(&snapshot, client, &view, path) {
+    let decision = match decide(&snapshot, ip_hash, &view, path) {
         Ok(d) => d,
         Err(Early::Refuse(why)) => return refuse(why),
         Err(Early::Local(answer)) => return respond::local(answer),
     };
     let framing = x.body.framing();
     let by = Forwarded {
-        client_ip: &client.ip_text,
+        peer_ip: &client.ip_text,
         proto: client.proto,
+        trusted_peer,
+        drop_underscored: rules.drop_underscored,
     };
-    let host_missing =
-        headers::write_upstream(x.upstream_head, req, target, x.request_fields, &by, framing);
+    let host_missing = headers::write_upstream(
+        x.upstream_head,
+        req,
+        &target,
+        x.request_fields,
+        &by,
+        framing,
+    );
+    drop(target);
     let upstream_req = UpstreamRequest {
         method: &req.method,
         head: x.upstream_head,
@@ -182,7 +207,7 @@ pub async fn handle(
 
 fn decide(
     snapshot: &Snapshot,
-    client: &ClientConn,
+    ip_hash: u64,
     view: &RequestView<'_>,
     path: &str,
 ) -> Result<Decision, Early> {
@@ -224,7 +249,7 @@ fn decide(
             }
         }
     }
-    let Some(upstream) = pick::upstream(service, view, client.ip_hash) else {
+    let Some(upstream) = pick::upstream(service, view, ip_hash) else {
         return Err(Early::Refuse(Refusal::NoUpstream));
     };
     let set_cookie = match (new_pin, &service.affinity) {

@@ -36,7 +36,9 @@ pub struct LocalReply {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    BadPath,
     BadRequestBody,
+    ClientTimeout,
     NoRoute,
     NoUpstream,
     UpstreamFailed,
@@ -45,7 +47,9 @@ pub enum Refusal {
 
 impl Refusal {
     pub fn for_error(e: &super::forward::ForwardError) -> Self {
-        if e.is_client_fault() {
+        if e.is_client_timeout() {
+            Refusal::ClientTimeout
+        } else if e.is_client_fault() {
             Refusal::BadRequestBody
         } else if e.is_timeout() {
             Refusal::UpstreamTimeout
@@ -56,7 +60,8 @@ impl Refusal {
 
     fn status(self) -> StatusCode {
         match self {
-            Refusal::BadRequestBody => StatusCode::BAD_REQUEST,
+            Refusal::BadPath | Refusal::BadRequestBody => StatusCode::BAD_REQUEST,
+            Refusal::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::NoRoute => StatusCode::NOT_FOUND,
             Refusal::NoUpstream => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::UpstreamFailed => StatusCode::BAD_GATEWAY,
@@ -66,7 +71,13 @@ impl Refusal {
 
     fn body(self) -> &'static str {
         match self {
+            Refusal::BadPath => {
+                "switchyard: malformed percent-encoding or an encoded slash in the path\n"
+            }
             Refusal::BadRequestBody => "switchyard: the request body was cut short or malformed\n",
+            Refusal::ClientTimeout => {
+                "switchyard: the request body stopped arriving for client_timeout\n"
+            }
             Refusal::NoRoute => "switchyard: no route matches this request\n",
             Refusal::NoUpstream => {
                 "switchyard: the service has no upstream to serve this request\n"

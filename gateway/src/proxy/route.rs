@@ -2,7 +2,7 @@
 
 use switchyard_plugins::RequestView;
 
-use crate::config::{HostMatch, PathMatch, RouteConfig};
+use crate::config::{HostMatch, RouteConfig};
 
 /// Index of the first route matching the request; `path` is its path without the query.
 pub fn find(routes: &[RouteConfig], req: &RequestView<'_>, path: &str) -> Option<usize> {
@@ -24,12 +24,7 @@ fn matches(route: &RouteConfig, req: &RequestView<'_>, path: &str) -> bool {
     if !host_ok {
         return false;
     }
-    let path_ok = match &route.path {
-        PathMatch::Any => true,
-        PathMatch::Prefix(p) => path.starts_with(p.as_str()),
-        PathMatch::Exact(p) => path == p,
-    };
-    path_ok
+    route.path.matches(path)
         && (route.methods.is_empty() || route.methods.contains(req.method))
         && route.headers.iter().all(|(name, value)| {
             req.headers

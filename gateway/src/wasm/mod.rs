@@ -45,7 +45,9 @@ pub fn load_all(
         .iter()
         .map(|p| match p.kind {
             None => Ok(None),
-            Some(kind) => plugin::load(p, kind, state.plugin_runtime(&p.name)).map(Some),
+            Some(kind) => {
+                plugin::load(p, kind, state.plugin_runtime(&p.name), &config.plugin_cache).map(Some)
+            }
         })
         .collect()
 }

@@ -12,7 +12,7 @@ use super::kv::KvStore;
 use super::metrics::PluginMetrics;
 use super::state::PluginState;
 use super::{cache, engine};
-use crate::config::{PluginConfig, PolicyKind};
+use crate::config::{PluginCache, PluginConfig, PolicyKind};
 
 /// A plugin's state that outlives snapshots: kept by name in the runtime state.
 #[derive(Default)]
@@ -104,6 +104,7 @@ pub fn load(
     config: &PluginConfig,
     kind: PolicyKind,
     runtime_state: Arc<PluginRuntime>,
+    cache: &PluginCache,
 ) -> Result<Arc<LoadedPlugin>, PluginError> {
     let invalid = |problem: String| PluginError::Invalid {
         plugin: config.name.clone(),
@@ -116,7 +117,7 @@ pub fn load(
         source,
     })?;
     let rt = runtime().map_err(PluginError::Runtime)?;
-    let component = compile(rt, &bytes).map_err(invalid)?;
+    let component = compile(rt, &bytes, cache).map_err(invalid)?;
     let pre = world_pre(rt, &component, kind).map_err(invalid)?;
     Ok(Arc::new(LoadedPlugin {
         name: Arc::from(config.name.as_str()),
@@ -131,7 +132,7 @@ pub fn load(
 
 /// Checks the header before handing bytes to the compiler, so the common mistakes get a
 /// message that says what to do.
-pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<Component, String> {
+pub fn compile(rt: &Runtime, bytes: &[u8], cache: &PluginCache) -> Result<Component, String> {
     match bytes.get(..8) {
         Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
             return Err("is a core Wasm module, not a component: build it for the \
@@ -143,7 +144,7 @@ pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<Component, String> {
             return Err("is not a WebAssembly component (no `\\0asm` component header)".to_owned());
         }
     }
-    cache::compile(&rt.engine, bytes, cache::default_dir().as_deref())
+    cache::compile(&rt.engine, bytes, cache::dir_for(cache).as_deref())
         .map_err(|e| format!("does not compile: {e:#}"))
 }
 
@@ -226,7 +227,8 @@ pub type WorldVerdict = (PolicyKind, Result<(), String>);
 pub fn check_file(path: &Path) -> Result<Vec<WorldVerdict>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let rt = runtime()?;
-    let component = compile(rt, &bytes).map_err(|p| format!("{}: {p}", path.display()))?;
+    let component = compile(rt, &bytes, &PluginCache::Default)
+        .map_err(|p| format!("{}: {p}", path.display()))?;
     let exported = policy_exports(rt, &component);
     if exported.is_empty() {
         return Err(format!(

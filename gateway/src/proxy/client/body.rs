@@ -15,6 +15,8 @@ pub struct ClientBody<'c> {
     state: State,
     /// The client waits for `100 Continue` before it sends the body.
     send_continue: bool,
+    /// An HTTP/1.1 client: it may be sent informational answers.
+    takes_interim: bool,
 }
 
 enum State {
@@ -25,7 +27,12 @@ enum State {
 }
 
 impl<'c> ClientBody<'c> {
-    pub fn new(io: &'c mut ClientIo, framing: RequestFraming, expect_continue: bool) -> Self {
+    pub fn new(
+        io: &'c mut ClientIo,
+        framing: RequestFraming,
+        expect_continue: bool,
+        takes_interim: bool,
+    ) -> Self {
         let state = match framing {
             RequestFraming::None | RequestFraming::Length(0) => State::Done,
             RequestFraming::Length(n) => State::Length(n),
@@ -36,7 +43,18 @@ impl<'c> ClientBody<'c> {
             io,
             state,
             send_continue,
+            takes_interim,
         }
+    }
+
+    /// Whether the client may be sent an informational head (`103 Early Hints`).
+    pub fn takes_interim(&self) -> bool {
+        self.takes_interim
+    }
+
+    /// Sends an upstream's informational head to the client, ahead of the answer.
+    pub async fn send_interim(&mut self, head: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(head).await
     }
 
     /// How the body goes upstream.
@@ -112,7 +130,7 @@ impl<'c> ClientBody<'c> {
     }
 
     async fn fill(&mut self) -> Result<(), H1Error> {
-        match self.io.read_more().await? {
+        match self.io.read_more_within().await? {
             0 => Err(H1Error::ClientClosedMidBody),
             _ => Ok(()),
         }

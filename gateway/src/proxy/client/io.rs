@@ -7,34 +7,53 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
-use crate::proxy::h1::socket::{self, MIN_READ};
+use crate::proxy::h1::socket::{self, MIN_READ, StallTimer};
 
 pub struct ClientIo {
     pub stream: TcpStream,
     /// Received and not yet consumed: the next request head, or body bytes.
     pub buf: BytesMut,
     read_size: usize,
-    /// A client that takes none of an answer for this long is given up on.
+    /// `client_timeout`: a client that takes none of an answer for this long is given up on.
     write_stall: Duration,
+    /// The same limit on a client that stops sending a body it announced.
+    read_stall: StallTimer,
 }
 
 impl ClientIo {
-    pub fn new(stream: TcpStream, write_stall: Duration) -> Self {
+    pub fn new(stream: TcpStream, client_timeout: Duration) -> Self {
         Self {
             stream,
             buf: BytesMut::new(),
             read_size: MIN_READ,
-            write_stall,
+            write_stall: client_timeout,
+            read_stall: StallTimer::new(client_timeout),
         }
     }
 
-    /// Reads what is available into `buf`; `Ok(0)` at end of stream.
+    /// Reads what is available into `buf`; `Ok(0)` at end of stream. Without a deadline:
+    /// the caller bounds the wait (the idle clock between requests, linger's timeout).
     pub async fn read_more(&mut self) -> io::Result<usize> {
         poll_fn(|cx| socket::poll_read_into(&self.stream, &mut self.buf, &mut self.read_size, cx))
             .await
     }
 
+    /// [`read_more`](Self::read_more) inside a message (a body): `TimedOut` when the client
+    /// sends nothing for `client_timeout`.
+    pub async fn read_more_within(&mut self) -> io::Result<usize> {
+        poll_fn(|cx| {
+            socket::poll_read_within(
+                &self.stream,
+                &mut self.buf,
+                &mut self.read_size,
+                &mut self.read_stall,
+                cx,
+            )
+        })
+        .await
+    }
+
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        socket::write_all_within(&self.stream, bytes, Some(self.write_stall)).await
+        socket::write_all(&self.stream, bytes, self.write_stall).await
     }
 }

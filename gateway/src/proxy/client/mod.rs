@@ -104,7 +104,7 @@ async fn exchange(
     head: &RequestHead,
     stop: &StopSignal,
 ) -> bool {
-    let mut body = ClientBody::new(io, head.framing, head.expect_continue);
+    let mut body = ClientBody::new(io, head.framing, head.expect_continue, !head.http10);
     let reply = super::handle(
         snapshots,
         client,

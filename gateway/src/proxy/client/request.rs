@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode};
 use switchyard_plugins::FieldSpan;
 
-use crate::proxy::fields::{Facts, Role, role};
+use crate::proxy::fields::Facts;
 use crate::proxy::h1::RequestFraming;
 use crate::proxy::h1::head::{offset, record_spans};
 
@@ -37,10 +37,14 @@ pub struct RequestHead {
     pub http10: bool,
     /// The request target as sent upstream (origin-form).
     target: Target,
-    /// The host to route on, without port: from an absolute-form target or the Host field.
+    /// The host to route on, without port or trailing dot: from an absolute-form target
+    /// or the Host field.
     host: Option<(u32, u32)>,
-    /// The whole Host field value, for `X-Forwarded-Host`.
+    /// The whole Host field value.
     pub host_field: Option<(u32, u32)>,
+    /// An absolute-form target's `host[:port]`: it, not the Host field, names the host
+    /// (RFC 9112 §3.2.2), so it is what goes upstream as `Host`.
+    authority: Option<(u32, u32)>,
     /// How the client delimits its body (it goes upstream delimited the same way).
     pub framing: RequestFraming,
     /// Whether the client may send another request on this connection.
@@ -84,6 +88,18 @@ impl RequestHead {
         let (start, end) = self.host_field?;
         self.raw.get(start as usize..end as usize)
     }
+
+    /// The absolute-form target's `host[:port]`, when the target was absolute.
+    pub fn authority(&self) -> Option<&[u8]> {
+        let (start, end) = self.authority?;
+        self.raw.get(start as usize..end as usize)
+    }
+
+    /// `host[:port]` as the request names it: the authority of an absolute-form target,
+    /// else the Host field.
+    pub fn named_host(&self) -> Option<&[u8]> {
+        self.authority().or_else(|| self.host_field())
+    }
 }
 
 /// The path of an origin-form target, without its query.
@@ -108,7 +124,7 @@ pub fn parse(
         Err(httparse::Error::TooManyHeaders) => {
             return Err(too_large("more than 100 header fields"));
         }
-        Err(httparse::Error::Version) => {
+        Err(httparse::Error::Version) if names_a_version(buf) => {
             return Err(BadRequest {
                 status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
                 why: "only HTTP/1.0 and HTTP/1.1 are served here",
@@ -126,7 +142,7 @@ pub fn parse(
     }
     let http10 = parsed.version == Some(0);
     let raw_target = parsed.path.unwrap_or_default();
-    let (target, uri_host) = target_of(buf, raw_target)?;
+    let (target, authority) = target_of(buf, raw_target)?;
     let facts = Facts::gather(parsed.headers.iter().map(|h| (h.name.as_bytes(), h.value)));
     if facts.host_fields > 1 {
         return Err(bad("more than one Host field"));
@@ -135,8 +151,12 @@ pub fn parse(
         .length
         .map_err(|()| bad("bad or conflicting Content-Length"))?;
     let chunked = facts.transfer_encoding.is_some();
-    if chunked {
-        only_chunked(parsed.headers)?;
+    if chunked && !facts.only_chunked {
+        // With anything but one `chunked` the body's end is unknown.
+        return Err(BadRequest {
+            status: StatusCode::NOT_IMPLEMENTED,
+            why: "only the chunked transfer coding is supported",
+        });
     }
     let framing = match (chunked, length) {
         (false, None) => RequestFraming::None,
@@ -149,19 +169,18 @@ pub fn parse(
         let start = offset(buf, value);
         (start, start + value.len() as u32)
     });
-    let host = match (uri_host, host_field) {
-        (Some(span), _) => Some(span),
-        (None, Some(field)) => Some(strip_port(buf, field)),
-        (None, None) if !http10 => return Err(bad("HTTP/1.1 request without a Host field")),
-        (None, None) => None,
-    };
-    if let Some((start, end)) = host
-        && buf
-            .get(start as usize..end as usize)
-            .is_none_or(|text| std::str::from_utf8(text).is_err())
+    if let Some(value) = facts.host
+        && !value.is_empty()
+        && host_name_len(value).is_none()
     {
-        return Err(bad("Host is not valid text"));
+        return Err(bad("Host is not a valid host[:port]"));
     }
+    let host = match (authority, host_field) {
+        (Some(span), _) => Some(host_span(buf, span)),
+        (None, Some(field)) if field.0 != field.1 => Some(host_span(buf, field)),
+        (None, _) if !http10 => return Err(bad("HTTP/1.1 request without a Host field")),
+        (None, _) => None,
+    };
     let keep_alive = facts.keeps_alive(http10);
     let expect_continue = facts.expect_continue && !http10;
     let connection_lists_fields = facts.lists_fields;
@@ -174,30 +193,12 @@ pub fn parse(
         target,
         host,
         host_field,
+        authority,
         framing,
         keep_alive,
         expect_continue,
         connection_lists_fields,
     }))
-}
-
-/// Only `chunked`, once, is understood; with anything else the body's end is unknown.
-fn only_chunked(headers: &[httparse::Header<'_>]) -> Result<(), BadRequest> {
-    let codings = headers
-        .iter()
-        .filter(|h| role(h.name.as_bytes()) == Role::TransferEncoding)
-        .flat_map(|h| h.value.split(|b| *b == b','));
-    let mut seen = 0;
-    for coding in codings {
-        seen += 1;
-        if seen > 1 || !coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-            return Err(BadRequest {
-                status: StatusCode::NOT_IMPLEMENTED,
-                why: "only the chunked transfer coding is supported",
-            });
-        }
-    }
-    Ok(())
 }
 
 fn too_large(why: &'static str) -> BadRequest {
@@ -207,7 +208,8 @@ fn too_large(why: &'static str) -> BadRequest {
     }
 }
 
-/// The origin-form target, and the host span of an absolute-form one (RFC 9112 §3.2).
+/// The origin-form target, and the `host[:port]` span of an absolute-form one (RFC 9112
+/// §3.2).
 fn target_of(buf: &[u8], target: &str) -> Result<(Target, Option<(u32, u32)>), BadRequest> {
     let start = offset(buf, target.as_bytes());
     if target.starts_with('/') || target == "*" {
@@ -221,12 +223,15 @@ fn target_of(buf: &[u8], target: &str) -> Result<(Target, Option<(u32, u32)>), B
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_and_port.is_empty() {
-        return Err(bad("absolute URI without a host"));
+    // Userinfo is refused, not skipped (RFC 9110 §4.2.4): `http://a\@b/` must not reach
+    // `b` through one parser and `a` through another.
+    if authority.contains('@') {
+        return Err(bad("absolute URI with userinfo"));
     }
-    let host_start = offset(buf, host_and_port.as_bytes());
-    let host = strip_port(buf, (host_start, host_start + host_and_port.len() as u32));
+    if host_name_len(authority.as_bytes()).is_none() {
+        return Err(bad("absolute URI without a valid host[:port]"));
+    }
+    let host_start = offset(buf, authority.as_bytes());
     let path = &rest[authority_end..];
     let origin = if path.is_empty() {
         Target::Root
@@ -236,20 +241,71 @@ fn target_of(buf: &[u8], target: &str) -> Result<(Target, Option<(u32, u32)>), B
     } else {
         Target::Owned(format!("/{path}").into_boxed_str())
     };
-    Ok((origin, Some(host)))
+    Ok((
+        origin,
+        Some((host_start, host_start + authority.len() as u32)),
+    ))
 }
 
-/// The span without a `:port` suffix; an IPv6 literal keeps its brackets.
-fn strip_port(buf: &[u8], (start, end): (u32, u32)) -> (u32, u32) {
-    let host = buf.get(start as usize..end as usize).unwrap_or_default();
-    let len = if host.first() == Some(&b'[') {
-        host.iter()
-            .position(|b| *b == b']')
-            .map_or(host.len(), |i| i + 1)
+/// The length of the host in a `host[:port]` value, without the port; `None` when the
+/// value is not one (RFC 3986 §3.2.2: a name of letters, digits, `-`, `.`, `_`, `~`, or an
+/// IPv4 address, or a bracketed IPv6 literal; a port of 1–5 digits). Spaces, userinfo,
+/// paths and other delimiters never route.
+pub fn host_name_len(value: &[u8]) -> Option<usize> {
+    let host_len = if value.first() == Some(&b'[') {
+        let close = value.iter().position(|b| *b == b']')?;
+        let literal = &value[1..close];
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || b":.".contains(b))
+        {
+            return None;
+        }
+        close + 1
     } else {
-        host.iter().rposition(|b| *b == b':').unwrap_or(host.len())
+        let len = value.iter().position(|b| *b == b':').unwrap_or(value.len());
+        let name = &value[..len];
+        if name.is_empty()
+            || !name
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b))
+        {
+            return None;
+        }
+        len
     };
+    match &value[host_len..] {
+        [] => Some(host_len),
+        [b':', port @ ..] if port.len() <= 5 && port.iter().all(u8::is_ascii_digit) => {
+            Some(host_len)
+        }
+        _ => None,
+    }
+}
+
+/// The span of the host to route on: no `:port`, no trailing dot (`example.com.` names
+/// `example.com`). The value was checked by [`host_name_len`].
+fn host_span(buf: &[u8], (start, end): (u32, u32)) -> (u32, u32) {
+    let value = buf.get(start as usize..end as usize).unwrap_or_default();
+    let mut len = host_name_len(value).unwrap_or(value.len());
+    if len > 1 && value[len - 1] == b'.' {
+        len -= 1;
+    }
     (start, start + len as u32)
+}
+
+/// Whether the request line ends in something shaped like a version (`HTTP/d.d`): then an
+/// unsupported version is a 505; anything else is a malformed request line, a 400.
+fn names_a_version(buf: &[u8]) -> bool {
+    let line_end = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
+    let version = line.rsplit(|b| *b == b' ').next().unwrap_or_default();
+    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
+        && line.iter().filter(|b| **b == b' ').count() == 2
 }
 
 #[cfg(test)]
@@ -278,8 +334,12 @@ mod tests {
         assert_eq!(h.framing, RequestFraming::None);
         assert!(h.keep_alive);
 
-        let h = head("GET http://u@api.test:81?x HTTP/1.1\r\nHost: other\r\n\r\n");
+        let h = head("GET http://api.test:81?x HTTP/1.1\r\nHost: other\r\n\r\n");
         assert_eq!((h.host(), h.target()), (Some("api.test"), "/?x"));
+        assert_eq!(h.named_host(), Some(&b"api.test:81"[..]));
+        assert_eq!(h.host_field(), Some(&b"other"[..]));
+        let h = head("GET / HTTP/1.1\r\nHost: Example.COM.:80\r\n\r\n");
+        assert_eq!(h.host(), Some("Example.COM"));
         let h = head("OPTIONS http://[::1]:9 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!((h.host(), h.target()), (Some("[::1]"), "/"));
 
@@ -335,9 +395,79 @@ mod tests {
         assert_eq!(status("GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status("GET a/b HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status("GET / FOO\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1 x\r\nHost: a\r\n\r\n"), 400);
+        for host in [
+            "a b", "user@x", "x/y", "###", "a:b", "a:123456", "[zz]", "a\\b",
+        ] {
+            let text = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(status(&text), 400, "Host: {host}");
+        }
+        assert_eq!(status("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 400);
+        assert_eq!(status("GET http://a\\@b/ HTTP/1.1\r\nHost: b\r\n\r\n"), 400);
+        assert_eq!(status("GET http://u@b/ HTTP/1.1\r\nHost: b\r\n\r\n"), 400);
+        assert_eq!(status("GET http:///x HTTP/1.1\r\nHost: b\r\n\r\n"), 400);
         let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(101));
         assert_eq!(status(&many), 431);
         let long = format!("GET / HTTP/1.1\r\nX-A: {}", "a".repeat(MAX_REQUEST_HEAD));
         assert_eq!(status(&long), 431);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn any_bytes_parse_or_refuse_without_panic(
+            wire in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let mut buf = BytesMut::from(&wire[..]);
+            let mut fields = Vec::new();
+            if let Ok(Some(head)) = parse(&mut buf, &mut fields) {
+                // What was consumed is the head, and its spans lie inside it.
+                proptest::prop_assert!(head.raw.len() <= wire.len());
+                for f in &fields {
+                    proptest::prop_assert!(f.value_end as usize <= head.raw.len());
+                }
+            }
+        }
+
+        #[test]
+        fn well_formed_heads_read_back_as_written(
+            method in "GET|HEAD|POST|PUT|DELETE|OPTIONS",
+            path in "/[a-zA-Z0-9._~/-]{0,30}",
+            query in proptest::option::of("[a-z0-9=&]{0,10}"),
+            host in "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}",
+            port in proptest::option::of(1u16..),
+            length in proptest::option::of(0u64..1_000_000),
+            extra in proptest::collection::vec(("x-[a-z]{1,8}", "[ -~]{0,20}"), 0..5),
+        ) {
+            let target = match &query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            };
+            let authority = match port {
+                Some(p) => format!("{host}:{p}"),
+                None => host.clone(),
+            };
+            let mut text = format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\n");
+            for (name, value) in &extra {
+                text.push_str(&format!("{name}: {}\r\n", value.trim()));
+            }
+            if let Some(n) = length {
+                text.push_str(&format!("Content-Length: {n}\r\n"));
+            }
+            text.push_str("\r\n");
+            let mut buf = BytesMut::from(text.as_str());
+            let mut fields = Vec::new();
+            let head = parse(&mut buf, &mut fields).unwrap().unwrap();
+            proptest::prop_assert!(buf.is_empty());
+            proptest::prop_assert_eq!(head.method.as_str(), method.as_str());
+            proptest::prop_assert_eq!(head.target(), target.as_str());
+            proptest::prop_assert_eq!(head.host(), Some(host.as_str()));
+            proptest::prop_assert_eq!(head.named_host(), Some(authority.as_bytes()));
+            let framing = length.map_or(RequestFraming::None, RequestFraming::Length);
+            proptest::prop_assert_eq!(head.framing, framing);
+            proptest::prop_assert_eq!(fields.len(), 1 + extra.len() + usize::from(length.is_some()));
+        }
     }
 }

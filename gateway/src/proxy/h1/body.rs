@@ -10,6 +10,7 @@ use super::H1Error;
 use super::chunked::{ChunkedDecoder, Decoded};
 use super::conn::UpstreamConn;
 use super::head::{Head, ResponseFraming};
+use super::socket::StallTimer;
 use crate::proxy::pool;
 use crate::runtime_state::PoolKey;
 
@@ -20,6 +21,8 @@ pub struct ResponseBody {
     reusable: bool,
     pool_key: PoolKey,
     idle: Duration,
+    /// `upstream_idle`: the longest gap allowed inside the body.
+    stall: StallTimer,
 }
 
 enum Framing {
@@ -29,7 +32,13 @@ enum Framing {
 }
 
 impl ResponseBody {
-    pub fn new(conn: UpstreamConn, head: &Head, pool_key: PoolKey, idle: Duration) -> Self {
+    pub fn new(
+        conn: UpstreamConn,
+        head: &Head,
+        pool_key: PoolKey,
+        idle: Duration,
+        upstream_idle: Duration,
+    ) -> Self {
         let framing = match head.framing {
             ResponseFraming::Empty => Framing::Length(0),
             ResponseFraming::Length(n) => Framing::Length(n),
@@ -42,6 +51,7 @@ impl ResponseBody {
             reusable: head.reusable,
             pool_key,
             idle,
+            stall: StallTimer::new(upstream_idle),
         }
     }
 
@@ -84,7 +94,7 @@ impl ResponseBody {
                     Decoded::Data(data) => Some(data),
                     Decoded::End => None,
                     Decoded::NeedMore => {
-                        if ready!(conn.poll_read_more(cx))? == 0 {
+                        if ready!(read(conn, &mut self.stall, cx))? == 0 {
                             return Poll::Ready(Some(Err(H1Error::ClosedMidBody)));
                         }
                         continue;
@@ -92,7 +102,7 @@ impl ResponseBody {
                 },
                 Framing::UntilClose if !conn.buf.is_empty() => Some(conn.buf.split().freeze()),
                 Framing::Length(_) | Framing::UntilClose => {
-                    if ready!(conn.poll_read_more(cx))? == 0 {
+                    if ready!(read(conn, &mut self.stall, cx))? == 0 {
                         if until_close {
                             self.conn = None;
                             return Poll::Ready(None);
@@ -113,6 +123,21 @@ impl ResponseBody {
         matches!(self.framing, Framing::Length(0))
             || matches!(&self.framing, Framing::Chunked(d) if d.is_done())
     }
+}
+
+/// Reads more of the body; an upstream that stalls past `upstream_idle` has failed.
+fn read(
+    conn: &mut UpstreamConn,
+    stall: &mut StallTimer,
+    cx: &mut Context<'_>,
+) -> Poll<Result<usize, H1Error>> {
+    conn.poll_read_within(stall, cx).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            H1Error::Stalled
+        } else {
+            e.into()
+        }
+    })
 }
 
 impl Drop for ResponseBody {

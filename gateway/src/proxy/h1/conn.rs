@@ -4,6 +4,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use http::Method;
@@ -11,7 +12,7 @@ use switchyard_plugins::FieldSpan;
 use tokio::net::TcpStream;
 
 use super::head::{self, Head};
-use super::socket::{self, MIN_READ};
+use super::socket::{self, MIN_READ, StallTimer};
 use super::{H1Error, RequestFraming, UpstreamRequest};
 use crate::proxy::client::ClientBody;
 use crate::proxy::wire::push_hex;
@@ -27,6 +28,13 @@ pub struct UpstreamConn {
     read_size: usize,
     /// The request head is written here first: one `send` for a bodiless request.
     out: Vec<u8>,
+}
+
+/// What [`UpstreamConn::read_head`] read.
+pub enum Answer {
+    Final(Head),
+    /// An informational head for the client, in [`UpstreamConn::interim`].
+    Interim,
 }
 
 /// Where a failed round trip stopped, which decides whether it may be retried elsewhere.
@@ -68,14 +76,16 @@ impl UpstreamConn {
         }
     }
 
-    /// Sends the request (head, then the body streamed) and reads the response head, whose
-    /// fields go to `fields`.
-    pub async fn roundtrip(
+    /// Sends the request: the head, then the body streamed. Each write waits at most
+    /// `stall` for the upstream to take bytes; each read of the client's body at most the
+    /// client's own `client_timeout`. So a slow upload that keeps moving is never cut off,
+    /// whatever the request timeout, which only limits the wait for the answer.
+    pub async fn send(
         &mut self,
         req: &UpstreamRequest<'_>,
         body: Option<&mut ClientBody<'_>>,
-        fields: &mut Vec<FieldSpan>,
-    ) -> Result<Head, Roundtrip> {
+        stall: Duration,
+    ) -> Result<(), Roundtrip> {
         let unsent = |error: H1Error| Roundtrip {
             error,
             unsent: true,
@@ -92,20 +102,25 @@ impl UpstreamConn {
         } else {
             req.head
         };
-        socket::write_all(&self.stream, head)
+        socket::write_all(&self.stream, head, stall)
             .await
             .map_err(|e| unsent(e.into()))?;
         if let Some(body) = body
             && req.framing != RequestFraming::None
         {
-            self.send_body(body, req.framing == RequestFraming::Chunked)
+            self.send_body(body, req.framing == RequestFraming::Chunked, stall)
                 .await
                 .map_err(unsent)?;
         }
-        self.read_head(req.method, fields).await
+        Ok(())
     }
 
-    async fn send_body(&mut self, body: &mut ClientBody<'_>, chunked: bool) -> Result<(), H1Error> {
+    async fn send_body(
+        &mut self,
+        body: &mut ClientBody<'_>,
+        chunked: bool,
+        stall: Duration,
+    ) -> Result<(), H1Error> {
         while let Some(data) = body.next().await {
             let data = data?;
             if data.is_empty() {
@@ -119,27 +134,31 @@ impl UpstreamConn {
                 if data.len() <= COALESCE {
                     self.out.extend_from_slice(&data);
                     self.out.extend_from_slice(b"\r\n");
-                    socket::write_all(&self.stream, &self.out).await?;
+                    socket::write_all(&self.stream, &self.out, stall).await?;
                 } else {
-                    socket::write_all(&self.stream, &self.out).await?;
-                    socket::write_all(&self.stream, &data).await?;
-                    socket::write_all(&self.stream, b"\r\n").await?;
+                    socket::write_all(&self.stream, &self.out, stall).await?;
+                    socket::write_all(&self.stream, &data, stall).await?;
+                    socket::write_all(&self.stream, b"\r\n", stall).await?;
                 }
             } else {
-                socket::write_all(&self.stream, &data).await?;
+                socket::write_all(&self.stream, &data, stall).await?;
             }
         }
         if chunked {
-            socket::write_all(&self.stream, b"0\r\n\r\n").await?;
+            socket::write_all(&self.stream, b"0\r\n\r\n", stall).await?;
         }
         Ok(())
     }
 
-    async fn read_head(
+    /// Reads the response head, whose fields go to `fields`; or, when `pass_interim`, a
+    /// `100`/`103` head for the client, then found in [`interim`](Self::interim).
+    /// Unbounded here: the caller limits it by the request timeout.
+    pub async fn read_head(
         &mut self,
         method: &Method,
         fields: &mut Vec<FieldSpan>,
-    ) -> Result<Head, Roundtrip> {
+        pass_interim: bool,
+    ) -> Result<Answer, Roundtrip> {
         let mut answered = !self.buf.is_empty();
         let mut worth_parsing = answered;
         loop {
@@ -149,8 +168,11 @@ impl UpstreamConn {
                 unanswered: !answered,
             };
             if worth_parsing {
-                match head::parse_response(&mut self.buf, method, fields) {
-                    Ok(Some(head)) => return Ok(head),
+                self.out.clear();
+                let interim = pass_interim.then_some(&mut self.out);
+                match head::parse_response(&mut self.buf, method, fields, interim) {
+                    Ok(Some(head)) => return Ok(Answer::Final(head)),
+                    Ok(None) if !self.out.is_empty() => return Ok(Answer::Interim),
                     Ok(None) => {}
                     Err(e) => return Err(failed(e, true)),
                 }
@@ -172,8 +194,23 @@ impl UpstreamConn {
         }
     }
 
+    /// The informational head [`read_head`](Self::read_head) last handed out.
+    pub fn interim(&self) -> &[u8] {
+        &self.out
+    }
+
     /// Reads what is available into `buf`; `Ok(0)` at end of stream.
-    pub(super) fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         socket::poll_read_into(&self.stream, &mut self.buf, &mut self.read_size, cx)
+    }
+
+    /// [`poll_read_more`](Self::poll_read_more) inside a response body: `TimedOut` when
+    /// the upstream sends nothing for the stall timer's limit.
+    pub(super) fn poll_read_within(
+        &mut self,
+        stall: &mut StallTimer,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        socket::poll_read_within(&self.stream, &mut self.buf, &mut self.read_size, stall, cx)
     }
 }

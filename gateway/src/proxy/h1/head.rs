@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use switchyard_plugins::FieldSpan;
 
 use super::H1Error;
-use crate::proxy::fields::Facts;
+use crate::proxy::fields::{Facts, Role, role};
 
 /// A response head may not exceed this; the upstream is then broken, not the client.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -74,11 +74,15 @@ pub fn offset(base: &[u8], part: &[u8]) -> u32 {
 
 /// Parses one response head from the front of `buf`, consuming it, and records its fields
 /// in `fields`. `Ok(None)`: incomplete. Informational (1xx) heads other than 101 are
-/// consumed and skipped.
+/// consumed and skipped, except that `100 Continue` and `103 Early Hints` are written to
+/// `interim` (when given; without hop-by-hop fields) and returned at once as `Ok(None)`
+/// with `interim` non-empty, for the client to see before the final answer (RFC 9110
+/// §15.2).
 pub fn parse_response(
     buf: &mut BytesMut,
     request_method: &Method,
     fields: &mut Vec<FieldSpan>,
+    mut interim: Option<&mut Vec<u8>>,
 ) -> Result<Option<Head>, H1Error> {
     loop {
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -105,6 +109,13 @@ pub fn parse_response(
             return Err(H1Error::Upgrade);
         }
         if status.is_informational() {
+            if let Some(out) = interim.as_deref_mut()
+                && (code == 100 || code == 103)
+            {
+                write_interim(out, status, parsed.headers);
+                let _ = buf.split_to(consumed);
+                return Ok(None);
+            }
             let _ = buf.split_to(consumed);
             continue;
         }
@@ -116,7 +127,11 @@ pub fn parse_response(
         );
         let facts = Facts::gather(parsed.headers.iter().map(|h| (h.name.as_bytes(), h.value)));
         let framing = framing(request_method, status, &facts)?;
-        let reusable = framing != ResponseFraming::UntilClose && facts.keeps_alive(http10);
+        // Both Transfer-Encoding and Content-Length: read as chunked, but such a sender
+        // cannot be trusted with the next response on this connection (RFC 9112 §6.3).
+        let both_lengths = facts.transfer_encoding.is_some() && facts.length != Ok(None);
+        let reusable =
+            framing != ResponseFraming::UntilClose && facts.keeps_alive(http10) && !both_lengths;
         let (connection_lists_fields, dated) = (facts.lists_fields, facts.dated);
         record_spans(buf, parsed.headers, fields);
         let raw = buf.split_to(consumed).freeze();
@@ -130,6 +145,25 @@ pub fn parse_response(
             dated,
         }));
     }
+}
+
+/// An informational head as the client receives it: its end-to-end fields only.
+fn write_interim(out: &mut Vec<u8>, status: StatusCode, headers: &[httparse::Header<'_>]) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in headers {
+        if role(h.name.as_bytes()) == Role::EndToEnd {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(h.value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// RFC 9112 §6.3, in its order.
@@ -146,11 +180,14 @@ fn framing(
     }
     if facts.transfer_encoding.is_some() {
         // Transfer-Encoding overrides Content-Length; the client gets its own framing.
-        return Ok(if facts.chunked_last() {
-            ResponseFraming::Chunked
-        } else {
-            ResponseFraming::UntilClose
-        });
+        // Other codings (`gzip, chunked`) would have to reach the client as codings, which
+        // an HTTP/1.0 client cannot take: refused (502) rather than passed on undeclared.
+        if !facts.only_chunked {
+            return Err(H1Error::Malformed(
+                "a transfer coding other than chunked (not passed on)",
+            ));
+        }
+        return Ok(ResponseFraming::Chunked);
     }
     Ok(
         match facts
@@ -169,7 +206,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, method: Method) -> Result<Option<Head>, H1Error> {
-        parse_response(&mut BytesMut::from(text), &method, &mut Vec::new())
+        parse_response(&mut BytesMut::from(text), &method, &mut Vec::new(), None)
     }
 
     #[test]
@@ -199,17 +236,26 @@ mod tests {
             ),
             ResponseFraming::Empty
         );
-        assert_eq!(
-            framing(
-                &format!("{ok}transfer-encoding: gzip, chunked\r\ncontent-length: 9\r\n\r\n"),
-                Method::GET
-            ),
-            ResponseFraming::Chunked
+        let both = parse(
+            &format!("{ok}transfer-encoding: chunked\r\ncontent-length: 9\r\n\r\n"),
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(both.framing, ResponseFraming::Chunked);
+        assert!(
+            !both.reusable,
+            "a sender of both lengths gets no second request"
         );
-        assert_eq!(
-            framing(&format!("{ok}transfer-encoding: gzip\r\n\r\n"), Method::GET),
-            ResponseFraming::UntilClose
-        );
+        for codings in ["gzip, chunked", "gzip", "chunked, gzip"] {
+            assert!(matches!(
+                parse(
+                    &format!("{ok}transfer-encoding: {codings}\r\n\r\n"),
+                    Method::GET
+                ),
+                Err(H1Error::Malformed(_))
+            ));
+        }
         assert_eq!(
             framing(&format!("{ok}\r\n"), Method::GET),
             ResponseFraming::UntilClose
@@ -274,6 +320,27 @@ mod tests {
     }
 
     #[test]
+    fn continue_and_early_hints_are_handed_out_before_the_answer() {
+        let mut buf = BytesMut::from(
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nConnection: x\r\n\r\n\
+             HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        );
+        let mut interim = Vec::new();
+        let got = parse_response(&mut buf, &Method::GET, &mut Vec::new(), Some(&mut interim));
+        assert!(matches!(got, Ok(None)));
+        assert_eq!(
+            interim,
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+        );
+        interim.clear();
+        let head = parse_response(&mut buf, &Method::GET, &mut Vec::new(), Some(&mut interim))
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.status, 200);
+        assert!(interim.is_empty(), "102 is not passed on");
+    }
+
+    #[test]
     fn only_reads_with_a_line_feed_or_past_the_limit_are_worth_parsing() {
         assert!(!head_may_end(b"GET / HTTP/1.1\r\nHost: a", 16, 64));
         assert!(head_may_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 16, 64));
@@ -287,12 +354,69 @@ mod tests {
         let mut buf =
             BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: b\r\n\r\nabcHTTP");
         let mut fields = Vec::new();
-        let head = parse_response(&mut buf, &Method::GET, &mut fields)
+        let head = parse_response(&mut buf, &Method::GET, &mut fields, None)
             .unwrap()
             .unwrap();
         let headers = switchyard_plugins::Headers::new(&head.raw, &fields);
         assert_eq!(headers.get("content-length"), Some(&b"3"[..]));
         assert_eq!(headers.iter().nth(1), Some((&b"X-A"[..], &b"b"[..])));
         assert_eq!(&buf[..], b"abcHTTP");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn any_bytes_parse_or_fail_without_panic(
+            wire in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            head_request in proptest::prelude::any::<bool>(),
+        ) {
+            let method = if head_request { Method::HEAD } else { Method::GET };
+            let mut buf = BytesMut::from(&wire[..]);
+            if let Ok(Some(head)) = parse_response(&mut buf, &method, &mut Vec::new(), None) {
+                proptest::prop_assert!(head.raw.len() <= wire.len());
+            }
+        }
+
+        #[test]
+        fn well_formed_heads_frame_by_the_rfc(
+            status in 200u16..600,
+            length in proptest::option::of(0u64..1_000_000_000),
+            chunked in proptest::prelude::any::<bool>(),
+            close in proptest::prelude::any::<bool>(),
+            informational in 0usize..3,
+        ) {
+            let mut text = "HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n".repeat(informational);
+            text.push_str(&format!("HTTP/1.1 {status} Something\r\n"));
+            if let Some(n) = length {
+                text.push_str(&format!("content-length: {n}\r\n"));
+            }
+            if chunked {
+                text.push_str("transfer-encoding: chunked\r\n");
+            }
+            if close {
+                text.push_str("connection: close\r\n");
+            }
+            text.push_str("\r\n");
+            let head = parse(&text, Method::GET).unwrap().unwrap();
+            proptest::prop_assert_eq!(head.status.as_u16(), status);
+            let bodiless = status == 204 || status == 304;
+            let want = if bodiless {
+                ResponseFraming::Empty
+            } else if chunked {
+                ResponseFraming::Chunked
+            } else {
+                match length {
+                    Some(0) => ResponseFraming::Empty,
+                    Some(n) => ResponseFraming::Length(n),
+                    None => ResponseFraming::UntilClose,
+                }
+            };
+            proptest::prop_assert_eq!(head.framing, want);
+            let reusable = !close
+                && want != ResponseFraming::UntilClose
+                && !(chunked && length.is_some());
+            proptest::prop_assert_eq!(head.reusable, reusable);
+        }
     }
 }

@@ -13,7 +13,7 @@ pub mod socket;
 use http::Method;
 
 pub use body::ResponseBody;
-pub use conn::UpstreamConn;
+pub use conn::{Answer, UpstreamConn};
 pub use head::Head;
 
 /// A request ready for an upstream: its head written once (see `headers::write_upstream`)
@@ -46,6 +46,8 @@ pub enum H1Error {
     ClosedBeforeAnswer,
     #[error("the upstream closed the connection in the middle of the response body")]
     ClosedMidBody,
+    #[error("the upstream sent nothing for upstream_idle in the middle of the response body")]
+    Stalled,
     #[error("the client closed the connection in the middle of the request body")]
     ClientClosedMidBody,
     #[error("response head larger than {} KiB", head::MAX_HEAD / 1024)]
