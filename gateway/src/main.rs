@@ -43,8 +43,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Which policy worlds a component implements, and whether this gateway can load it.
-    Check { file: PathBuf },
+    /// Which policy worlds a component implements, and whether this gateway can load it
+    /// (instantiated once, every exported function type-checked).
+    Check {
+        file: PathBuf,
+        /// Where to keep the compiled artifact: a directory, or `off`. Default: the
+        /// gateway's cache (`$SWITCHYARD_CACHE_DIR`, `$XDG_CACHE_HOME/switchyard`,
+        /// `~/.cache/switchyard`), so a gateway loading the file next starts warm.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -66,12 +74,13 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Check { config } => check(&config),
         Command::Plugin {
-            command: PluginCommand::Check { file },
-        } => plugin_check(&file),
+            command: PluginCommand::Check { file, cache },
+        } => plugin_check(&file, cache),
         Command::Run { config, overrides } => {
             let mut options = Options::file(config);
             options.sighup = true;
@@ -115,22 +124,34 @@ fn main() -> anyhow::Result<()> {
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let warnings = config.warnings.clone();
+    let (routes, services) = (config.routes.len(), config.services.len());
+    let plugins = config.plugin_files().count();
+    // Build what a reload would: compile every plugin it uses, instantiate each once and run
+    // its `init` with its config, so a plugin that fails at load fails here, by name.
+    let state = switchyard::runtime_state::RuntimeState::default();
+    switchyard::snapshot::Snapshot::build(config, 0, &state, 1)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut out = std::io::stdout().lock();
-    for w in &config.warnings {
+    for w in &warnings {
         writeln!(out, "warning: {w}")?;
     }
     writeln!(
         out,
-        "{}: ok ({} routes, {} services)",
+        "{}: ok ({routes} routes, {services} services, {plugins} plugins loaded)",
         path.display(),
-        config.routes.len(),
-        config.services.len()
     )?;
     Ok(())
 }
 
-fn plugin_check(path: &std::path::Path) -> anyhow::Result<()> {
-    let worlds = switchyard::wasm::check_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+fn plugin_check(path: &std::path::Path, cache: Option<PathBuf>) -> anyhow::Result<()> {
+    use switchyard::config::PluginCache;
+    let cache = match cache {
+        None => PluginCache::Default,
+        Some(dir) if dir.as_os_str() == "off" => PluginCache::Off,
+        Some(dir) => PluginCache::Dir(dir),
+    };
+    let worlds = switchyard::wasm::check_file(path, &cache).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = std::io::stdout().lock();
     let mut loadable = false;
     for (kind, verdict) in &worlds {

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod plugins;
+pub mod polyglot;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -49,6 +50,26 @@ impl TestGateway {
             config_path,
             _dir: dir,
         }
+    }
+
+    /// Like [`TestGateway::start`], with component files copied into the config's directory
+    /// first, each given as `(source path, file name)`; the error is the start-up failure.
+    pub fn start_with_plugins_from(
+        body: &str,
+        plugins: &[(&std::path::Path, &str)],
+    ) -> Result<TestGateway, String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (source, file) in plugins {
+            std::fs::copy(source, dir.path().join(file)).unwrap();
+        }
+        let config_path = dir.path().join("switchyard.toml");
+        std::fs::write(&config_path, format!("{LISTEN_ANY}{body}")).unwrap();
+        let gateway = Gateway::start(Options::file(&config_path)).map_err(|e| format!("{e:#}"))?;
+        Ok(TestGateway {
+            gateway,
+            config_path,
+            _dir: dir,
+        })
     }
 
     /// One catch-all route to service `web` over `upstreams` (weight 1 each), plus `extra`

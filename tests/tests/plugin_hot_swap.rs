@@ -174,3 +174,44 @@ async fn broken_replacements_are_rejected_and_the_old_plugin_keeps_serving() {
     .await;
     assert!(fixed.is_some(), "a good file after bad ones is picked up");
 }
+
+/// Issue 14, acceptance 0: `cp new.wasm plugin.wasm` rewrites the file in place, and the
+/// watcher sees it half written. The half-written file must not fail a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_copied_over_in_place_slowly_fails_no_reload() {
+    use std::io::Write;
+    let ups = [
+        Upstream::start("a"),
+        Upstream::start("b"),
+        Upstream::start("c"),
+    ];
+    let gw = gateway(&ups);
+    assert_eq!(served_by(&gw).await, "a");
+    let (first, last) = (
+        std::fs::read(wasm("fixture-balancer")).unwrap(),
+        std::fs::read(wasm("fixture-pick-last")).unwrap(),
+    );
+    let file = gw.dir().join("lb.wasm");
+    for i in 0..4 {
+        let (bytes, expect) = if i % 2 == 0 {
+            (&last, "c")
+        } else {
+            (&first, "a")
+        };
+        // Truncate, write half, pause longer than the watcher's debounce, write the rest.
+        let mut out = std::fs::File::create(&file).unwrap();
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        out.write_all(head).unwrap();
+        out.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        out.write_all(tail).unwrap();
+        drop(out);
+        let seen = eventually(Duration::from_secs(3), || async {
+            served_by(&gw).await == expect
+        })
+        .await;
+        assert!(seen.is_some(), "copy {i} not picked up");
+    }
+    let status = gw.status().await;
+    assert_eq!(status["reloads"]["failed"], 0, "{}", status["reloads"]);
+}

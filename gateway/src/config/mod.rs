@@ -19,7 +19,10 @@ use switchyard_plugins::BalancerKind;
 
 pub use edge::{EscapedSlashes, PathRules, RequestRules};
 pub use error::ConfigError;
-pub use plugins::MAX_MEMORY as MAX_PLUGIN_MEMORY;
+pub use plugins::{
+    DEFAULT_INIT_DEADLINE as DEFAULT_PLUGIN_INIT_DEADLINE, DEFAULT_MEMORY as DEFAULT_PLUGIN_MEMORY,
+    MAX_MEMORY as MAX_PLUGIN_MEMORY,
+};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -151,6 +154,8 @@ pub struct PluginConfig {
     pub memory: u64,
     /// Longest a single call may run.
     pub deadline: Duration,
+    /// Longest instantiation plus `init` may run (language runtimes start up there).
+    pub init_deadline: Duration,
 }
 
 /// Where compiled plugin artifacts are kept between loads.

@@ -59,6 +59,8 @@ pub struct RawPlugin {
     pub memory: Option<Spanned<bytesize::ByteSize>>,
     #[serde(default, with = "humantime_serde")]
     pub deadline: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub init_deadline: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

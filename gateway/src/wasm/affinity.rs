@@ -6,10 +6,11 @@ use http::{HeaderName, HeaderValue};
 use switchyard_plugins::{Affinity, AffinityKey, RequestView};
 
 use super::bindings::affinity::AffinityPlugin;
+use super::exports;
 use super::instances::Instances;
 use super::plugin::{LoadedPlugin, PluginError, WorldPre};
 use super::request;
-use crate::config::OnFailure;
+use crate::config::{OnFailure, PolicyKind};
 
 /// Longest key kept in the pin table.
 const MAX_KEY: usize = 256;
@@ -31,7 +32,12 @@ pub fn build(plugin: &Arc<LoadedPlugin>, workers: usize) -> Result<Box<dyn Affin
     };
     let pre = pre.clone();
     let setup = Box::new(move |plugin: &LoadedPlugin, store: &mut _| {
-        let bindings = pre.instantiate(&mut *store)?;
+        let bindings = exports::instantiate(
+            PolicyKind::Affinity,
+            pre.instance_pre(),
+            store,
+            |store, instance| AffinityPlugin::new(store, instance),
+        )?;
         let answer = bindings
             .switchyard_policy_affinity()
             .call_init(&mut *store, &plugin.config.config)?;

@@ -8,11 +8,12 @@ use switchyard_plugins::{Balancer, PickContext, Target};
 
 use super::bindings::balancer::BalancerPlugin;
 use super::bindings::balancer::exports::switchyard::policy::balancer::{LoadView, Upstream};
+use super::exports;
 use super::instances::Instances;
 use super::plugin::{LoadedPlugin, PluginError, WorldPre};
 use super::request;
 use super::state::UpstreamView;
-use crate::config::OnFailure;
+use crate::config::{OnFailure, PolicyKind};
 
 /// What the plugin is told about each upstream when the set changes.
 pub struct UpstreamInfo {
@@ -72,7 +73,12 @@ pub fn build(
         })
         .collect();
     let setup = Box::new(move |plugin: &LoadedPlugin, store: &mut _| {
-        let bindings = pre.instantiate(&mut *store)?;
+        let bindings = exports::instantiate(
+            PolicyKind::Balancer,
+            pre.instance_pre(),
+            store,
+            |store, instance| BalancerPlugin::new(store, instance),
+        )?;
         let api = bindings.switchyard_policy_balancer();
         let options = match api.call_init(&mut *store, &plugin.config.config)? {
             Ok(options) => options,

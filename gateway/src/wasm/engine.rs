@@ -84,9 +84,12 @@ fn pooling() -> PoolingAllocationConfig {
         .total_memories(INSTANCE_SLOTS)
         .total_tables(INSTANCE_SLOTS * 2)
         .total_stacks(INSTANCE_SLOTS)
-        .max_core_instances_per_component(16)
-        .max_memories_per_component(2)
-        .max_tables_per_component(4)
+        // componentize-py components hold 38 core instances (CPython, libc, the bindings,
+        // WASI adapters), componentize-js ones 10-20 memories+tables: limits sized for what
+        // standard toolchains produce, not for hand-made Rust components.
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
         .max_memory_size(MAX_PLUGIN_MEMORY as usize)
         // Reuse the slots a plugin already used (warm: re-instantiating after a trap is cheap)
         // before touching cold ones. Every slot ever used keeps some memory resident, so with

@@ -8,9 +8,10 @@ use super::bindings::failover::FailoverPlugin;
 use super::bindings::failover::exports::switchyard::policy::failover::{
     Attempt as WitAttempt, Decision, Outcome,
 };
+use super::exports;
 use super::instances::Instances;
 use super::plugin::{LoadedPlugin, PluginError, WorldPre};
-use crate::config::OnFailure;
+use crate::config::{OnFailure, PolicyKind};
 
 pub struct WasmFailover {
     instances: Instances<FailoverPlugin>,
@@ -24,7 +25,12 @@ pub fn build(plugin: &Arc<LoadedPlugin>, workers: usize) -> Result<Box<dyn Failo
     };
     let pre = pre.clone();
     let setup = Box::new(move |plugin: &LoadedPlugin, store: &mut _| {
-        let bindings = pre.instantiate(&mut *store)?;
+        let bindings = exports::instantiate(
+            PolicyKind::Failover,
+            pre.instance_pre(),
+            store,
+            |store, instance| FailoverPlugin::new(store, instance),
+        )?;
         if let Err(message) = bindings
             .switchyard_policy_failover()
             .call_init(&mut *store, &plugin.config.config)?

@@ -66,7 +66,8 @@ impl<G: Send + 'static> Instances<G> {
         state.upstreams = Arc::clone(&self.upstreams);
         let mut store = Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(plugin.deadline_ticks);
+        // Instantiation and `init` get their own budget: language runtimes start up here.
+        store.set_epoch_deadline(super::engine::ticks(plugin.config.init_deadline));
         let guest = (self.setup)(plugin, &mut store).map_err(|e| describe(&e, &store))?;
         plugin.runtime.metrics.instantiated();
         Ok(Warm { store, guest })

@@ -13,6 +13,7 @@
 mod bindings;
 mod cache;
 mod engine;
+mod exports;
 mod instances;
 mod kv;
 mod metrics;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use wasmtime::component::{Component, InstancePre};
 
@@ -39,6 +40,7 @@ impl LoadedPlugin {
     pub fn init_error(&self, message: String) -> PluginError {
         PluginError::Init {
             plugin: self.config.name.clone(),
+            file: self.config.path.clone(),
             message,
         }
     }
@@ -65,8 +67,12 @@ pub enum PluginError {
         file: PathBuf,
         problem: String,
     },
-    #[error("plugin `{plugin}`: {message}")]
-    Init { plugin: String, message: String },
+    #[error("plugin `{plugin}`: {}: {message}", file.display())]
+    Init {
+        plugin: String,
+        file: PathBuf,
+        message: String,
+    },
     #[error("{0}")]
     Runtime(String),
 }
@@ -111,14 +117,35 @@ pub fn load(
         file: config.path.clone(),
         problem,
     };
-    let bytes = std::fs::read(&config.path).map_err(|source| PluginError::Read {
-        plugin: config.name.clone(),
-        file: config.path.clone(),
-        source,
-    })?;
     let rt = runtime().map_err(PluginError::Runtime)?;
-    let component = compile(rt, &bytes, cache).map_err(invalid)?;
-    let pre = world_pre(rt, &component, kind).map_err(invalid)?;
+    // `cp new.wasm plugin.wasm` rewrites the file in place, and the watcher may see it half
+    // written. A file that does not load and was modified in the last moments is judged
+    // again once it has been quiet, so a copy in progress never fails a reload.
+    let started = std::time::Instant::now();
+    let mut judged_at = SystemTime::now();
+    let (bytes, pre) = loop {
+        let bytes = std::fs::read(&config.path).map_err(|source| PluginError::Read {
+            plugin: config.name.clone(),
+            file: config.path.clone(),
+            source,
+        })?;
+        let judged = compile(rt, &bytes, cache).and_then(|c| world_pre(rt, &c, kind));
+        match judged {
+            Ok(pre) => break (bytes, pre),
+            Err(problem) => {
+                let settled = modified(&config.path).is_none_or(|m| {
+                    m < judged_at
+                        .checked_sub(SETTLE)
+                        .unwrap_or(SystemTime::UNIX_EPOCH)
+                });
+                if settled || started.elapsed() > MAX_SETTLE_WAIT {
+                    return Err(invalid(problem));
+                }
+                std::thread::sleep(SETTLE);
+                judged_at = SystemTime::now();
+            }
+        }
+    };
     Ok(Arc::new(LoadedPlugin {
         name: Arc::from(config.name.as_str()),
         config: config.clone(),
@@ -128,6 +155,15 @@ pub fn load(
         runtime: runtime_state,
         deadline_ticks: engine::ticks(config.deadline),
     }))
+}
+
+/// How long a plugin file must have been unmodified before a failure to load it is final.
+const SETTLE: Duration = Duration::from_millis(250);
+/// The longest a reload waits for a file that keeps changing.
+const MAX_SETTLE_WAIT: Duration = Duration::from_secs(5);
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Checks the header before handing bytes to the compiler, so the common mistakes get a
@@ -161,7 +197,13 @@ fn world_pre(rt: &Runtime, component: &Component, kind: PolicyKind) -> Result<Wo
     let exported = policy_exports(rt, component);
     if !exported.contains(&kind) {
         let found = if exported.is_empty() {
-            "no Switchyard policy interface".to_owned()
+            match other_package_version(rt, component) {
+                Some(version) => format!(
+                    "no interface of this package version: it was built against \
+                     `switchyard:policy@{version}`, this gateway speaks `@{PACKAGE_VERSION}`"
+                ),
+                None => "no Switchyard policy interface".to_owned(),
+            }
         } else {
             exported
                 .iter()
@@ -176,11 +218,9 @@ fn world_pre(rt: &Runtime, component: &Component, kind: PolicyKind) -> Result<Wo
             kind.export(),
         ));
     }
-    let pre: InstancePre<PluginState> = linker_for(rt, component)?
-        .instantiate_pre(component)
-        .map_err(|e| {
-            format!("cannot be linked (it imports something the gateway does not grant): {e:#}")
-        })?;
+    let pre: InstancePre<PluginState> = rt.linker.instantiate_pre(component).map_err(|e| {
+        format!("cannot be linked (it imports something the gateway does not grant): {e:#}")
+    })?;
     let typed =
         |e: wasmtime::Error| format!("exports `{}` with the wrong shape: {e:#}", kind.export());
     Ok(match kind {
@@ -197,26 +237,19 @@ fn world_pre(rt: &Runtime, component: &Component, kind: PolicyKind) -> Result<Wo
     })
 }
 
-/// WASI interfaces a guest's standard library often imports but that plugins are not granted:
-/// they link as traps, so the component loads and fails only if it really calls them.
-const UNGRANTED: [&str; 2] = ["wasi:sockets/", "wasi:filesystem/types"];
+/// The version of the `switchyard:policy` WIT package this gateway implements.
+const PACKAGE_VERSION: &str = "0.1.0";
 
-fn linker_for<'r>(
-    rt: &'r Runtime,
-    component: &Component,
-) -> Result<std::borrow::Cow<'r, wasmtime::component::Linker<PluginState>>, String> {
-    let ty = component.component_type();
-    let ungranted = ty
-        .imports(&rt.engine)
-        .any(|(name, _)| UNGRANTED.iter().any(|p| name.starts_with(p)));
-    if !ungranted {
-        return Ok(std::borrow::Cow::Borrowed(&rt.linker));
-    }
-    let mut linker = rt.linker.clone();
-    linker
-        .define_unknown_imports_as_traps(component)
-        .map_err(|e| format!("cannot be linked: {e:#}"))?;
-    Ok(std::borrow::Cow::Owned(linker))
+/// The version of another `switchyard:policy` package the component exports, if any.
+fn other_package_version(rt: &Runtime, component: &Component) -> Option<String> {
+    component
+        .component_type()
+        .exports(&rt.engine)
+        .find_map(|(name, _)| {
+            let rest = name.strip_prefix("switchyard:policy/")?;
+            let (_, version) = rest.split_once('@')?;
+            (version != PACKAGE_VERSION).then(|| version.to_owned())
+        })
 }
 
 /// A world a component exports, and whether the gateway can load it for that world.
@@ -224,20 +257,56 @@ pub type WorldVerdict = (PolicyKind, Result<(), String>);
 
 /// A report for `switchyard plugin check`: which worlds a file implements and whether this
 /// gateway can load it.
-pub fn check_file(path: &Path) -> Result<Vec<WorldVerdict>, String> {
+pub fn check_file(path: &Path, cache: &PluginCache) -> Result<Vec<WorldVerdict>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let rt = runtime()?;
-    let component = compile(rt, &bytes, &PluginCache::Default)
-        .map_err(|p| format!("{}: {p}", path.display()))?;
+    let component = compile(rt, &bytes, cache).map_err(|p| format!("{}: {p}", path.display()))?;
     let exported = policy_exports(rt, &component);
     if exported.is_empty() {
+        let why = match other_package_version(rt, &component) {
+            Some(version) => format!(
+                "it was built against `switchyard:policy@{version}`; this gateway speaks `@{PACKAGE_VERSION}`"
+            ),
+            None => "it exports none of the switchyard:policy interfaces".to_owned(),
+        };
         return Err(format!(
-            "{}: implements no Switchyard world (exports none of the switchyard:policy interfaces)",
+            "{}: implements no Switchyard world this gateway can load: {why}",
             path.display()
         ));
     }
     Ok(exported
         .into_iter()
-        .map(|kind| (kind, world_pre(rt, &component, kind).map(|_| ())))
+        .map(|kind| (kind, instantiates(rt, &component, kind, path)))
         .collect())
+}
+
+/// Links `component` for `kind`, instantiates it once with the default limits and
+/// type-checks every function the world exports (without calling `init`, whose config
+/// only a gateway config supplies).
+fn instantiates(
+    rt: &Runtime,
+    component: &Component,
+    kind: PolicyKind,
+    path: &Path,
+) -> Result<(), String> {
+    let pre = world_pre(rt, component, kind)?;
+    let instance_pre = match &pre {
+        WorldPre::Router(p) => p.instance_pre(),
+        WorldPre::Balancer(p) => p.instance_pre(),
+        WorldPre::Affinity(p) => p.instance_pre(),
+        WorldPre::Failover(p) => p.instance_pre(),
+    };
+    let name: Arc<str> = Arc::from(path.display().to_string());
+    let state = PluginState::new(
+        name,
+        Arc::new(KvStore::default()),
+        crate::config::DEFAULT_PLUGIN_MEMORY,
+    );
+    let mut store = wasmtime::Store::new(&rt.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(engine::ticks(crate::config::DEFAULT_PLUGIN_INIT_DEADLINE));
+    let instance = instance_pre
+        .instantiate(&mut store)
+        .map_err(|e| format!("cannot be instantiated: {e:#}"))?;
+    super::exports::check(kind, &instance, &mut store)
 }

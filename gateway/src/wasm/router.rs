@@ -8,10 +8,11 @@ use switchyard_plugins::{LocalResponse, RequestView, Router, Routing};
 
 use super::bindings::router::RouterPlugin;
 use super::bindings::router::exports::switchyard::policy::router::{Response, Routing as Wit};
+use super::exports;
 use super::instances::Instances;
 use super::plugin::{LoadedPlugin, PluginError, WorldPre};
 use super::request;
-use crate::config::OnFailure;
+use crate::config::{OnFailure, PolicyKind};
 
 pub struct RouterGuest {
     plugin: RouterPlugin,
@@ -36,7 +37,12 @@ pub fn build(
     };
     let pre = pre.clone();
     let setup = Box::new(move |plugin: &LoadedPlugin, store: &mut _| {
-        let bindings = pre.instantiate(&mut *store)?;
+        let bindings = exports::instantiate(
+            PolicyKind::Router,
+            pre.instance_pre(),
+            store,
+            |store, instance| RouterPlugin::new(store, instance),
+        )?;
         let answer = bindings
             .switchyard_policy_router()
             .call_init(&mut *store, &plugin.config.config)?;

@@ -6,14 +6,17 @@ use std::time::Instant;
 use switchyard_plugins::UpstreamLoad;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::bindings::{host, store, types, upstream_state};
 use super::kv::KvStore;
 
 pub struct PluginState {
-    /// Only what Rust/JS/Python guests' standard libraries touch: clocks, random, and
-    /// stdout/stderr that go nowhere. No preopened directory, no socket address allowed.
+    /// Clocks, random, and stdout/stderr that go nowhere; no preopened directory, no
+    /// environment, sockets and name lookups refused (see `wasi.rs`).
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    deny_outgoing: DenyOutgoing,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
     plugin: Arc<str>,
@@ -33,7 +36,13 @@ pub struct UpstreamView {
 impl PluginState {
     pub fn new(plugin: Arc<str>, kv: Arc<KvStore>, memory: u64) -> Self {
         PluginState {
-            wasi: WasiCtx::builder().build(),
+            wasi: WasiCtx::builder()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build(),
+            http: WasiHttpCtx::new(),
+            deny_outgoing: DenyOutgoing,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory),
             plugin,
@@ -50,6 +59,41 @@ impl WasiView for PluginState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.deny_outgoing,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+/// Refuses every outgoing `wasi:http` request: a policy decides, it does not fetch.
+struct DenyOutgoing;
+
+type ResponseFuture = Box<
+    dyn std::future::Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> ResponseFuture {
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
     }
 }
 

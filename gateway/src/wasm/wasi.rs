@@ -1,13 +1,18 @@
-//! The WASI a plugin gets: clocks, random, environment (empty), stdio (stdin closed, output
-//! discarded), exit, no preopened directory. Sockets and file operations are not linked at
-//! all; a component that imports them gets traps if it ever calls them.
+//! The WASI a plugin gets: the whole WASI 0.2 surface (every 0.2.x minor version a guest
+//! may be built against), with the sandbox expressed as denial at call time rather than as
+//! missing imports: no preopened directory (so no file can be opened), sockets and name
+//! lookups refused, an empty environment, stdin closed, stdout/stderr discarded, and
+//! `wasi:http` outgoing requests denied. Standard toolchains (wasi-libc, componentize-js,
+//! componentize-py, Go, Rust std) import much of this even when a policy never calls it;
+//! linking it all is what lets their default builds load.
 //!
 //! `wasmtime-wasi`'s synchronous bindings run their blocking calls (`blocking-flush`,
 //! `pollable.block`, dropping a stream...) through `Handle::block_on` on the ambient tokio
 //! runtime, which panics on a thread that is already driving one, and every worker is. So
 //! `wasi:io` is linked here with a non-blocking variant: each such call is polled once and
 //! must be ready then (it always is for discarded output), otherwise it traps like any other
-//! misbehaviour, instead of blocking a worker.
+//! misbehaviour, instead of blocking a worker. The filesystem and socket calls that would
+//! block can never be reached: they need a descriptor or a socket, and none can be had.
 
 use std::future::Future;
 use std::pin::pin;
@@ -19,10 +24,15 @@ use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::sync::filesystem::types as filesystem_types;
 use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
-use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+use wasmtime_wasi::p2::bindings::sync::sockets as sync_sockets;
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::p2::{DynPollable, StreamError, StreamResult};
 use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::sync::http as wasi_http;
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 use wasmtime_wasi_io::bindings::wasi::io::streams::{
     Host as AsyncStreams, HostInputStream as AsyncInput, HostOutputStream as AsyncOutput,
@@ -34,6 +44,21 @@ pub fn add_to_linker(l: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     clocks::wall_clock::add_to_linker::<PluginState, WasiClocks>(l, PluginState::clocks)?;
     clocks::monotonic_clock::add_to_linker::<PluginState, WasiClocks>(l, PluginState::clocks)?;
     filesystem::preopens::add_to_linker::<PluginState, WasiFilesystem>(l, PluginState::filesystem)?;
+    filesystem_types::add_to_linker::<PluginState, WasiFilesystem>(l, PluginState::filesystem)?;
+    sockets::instance_network::add_to_linker::<PluginState, WasiSockets>(l, PluginState::sockets)?;
+    sockets::network::add_to_linker::<PluginState, WasiSockets>(
+        l,
+        &Default::default(),
+        PluginState::sockets,
+    )?;
+    sockets::ip_name_lookup::add_to_linker::<PluginState, WasiSockets>(l, PluginState::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<PluginState, WasiSockets>(l, PluginState::sockets)?;
+    sync_sockets::tcp::add_to_linker::<PluginState, WasiSockets>(l, PluginState::sockets)?;
+    sync_sockets::udp::add_to_linker::<PluginState, WasiSockets>(l, PluginState::sockets)?;
+    sync_sockets::udp_create_socket::add_to_linker::<PluginState, WasiSockets>(
+        l,
+        PluginState::sockets,
+    )?;
     random::random::add_to_linker::<PluginState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure::add_to_linker::<PluginState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure_seed::add_to_linker::<PluginState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
@@ -52,6 +77,15 @@ pub fn add_to_linker(l: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     })?;
     poll::add_to_linker::<PluginState, Io>(l, |t| NonBlocking(t.ctx().table))?;
     streams::add_to_linker::<PluginState, Io>(l, |t| NonBlocking(t.ctx().table))?;
+    wasi_http::outgoing_handler::add_to_linker::<PluginState, wasmtime_wasi_http::WasiHttp>(
+        l,
+        PluginState::http,
+    )?;
+    wasi_http::types::add_to_linker::<PluginState, wasmtime_wasi_http::WasiHttp>(
+        l,
+        &Default::default(),
+        PluginState::http,
+    )?;
     Ok(())
 }
 
