@@ -84,17 +84,35 @@ pub fn js_against(source: &str, world: &str, wit: &Path) -> PathBuf {
     })
 }
 
-/// `examples/python/<dir>` (its `app.py`) built by `componentize-py` for `world`.
+/// `examples/python/<dir>` (its `app.py`) built by `componentize-py` for `world`. The
+/// sources are copied to the temporary directory first: componentize-py writes
+/// `__pycache__` beside them whatever `PYTHONDONTWRITEBYTECODE` says.
 pub fn python(dir: &str, world: &str) -> PathBuf {
     once(format!("py:{dir}:{world}"), |out| {
+        let sources = out.with_extension("src");
+        copy_files(&workspace().join("examples/python").join(dir), &sources)?;
         run(Command::new("componentize-py")
             .arg("--wit-path")
             .arg(workspace().join("wit"))
             .args(["--world", world, "componentize", "--python-path"])
-            .arg(workspace().join("examples/python").join(dir))
+            .arg(&sources)
             .args(["app", "--output"])
             .arg(out))
     })
+}
+
+/// Copies the regular files of `from` (not subdirectories) into a new directory `to`.
+fn copy_files(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_file() {
+            let name = path.file_name().unwrap_or_default();
+            std::fs::copy(&path, to.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `examples/c/<dir>/*.c` compiled by clang against wasi-libc for `world`.
