@@ -47,6 +47,11 @@ async fn rotates(gw: &TestGateway, ups: &[Upstream; 3]) {
     assert_eq!(metrics["timeouts"], 0, "{metrics}");
     assert_eq!(metrics["limit_hits"], 0, "{metrics}");
     assert_eq!(status["services"][0]["balancer"], "plugin:lb");
+    assert_eq!(
+        switchyard::wasm::pooling_allocator(),
+        Some(true),
+        "instances must come from the pooling allocator"
+    );
 }
 
 fn three() -> [Upstream; 3] {

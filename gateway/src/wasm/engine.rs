@@ -23,6 +23,8 @@ const INSTANCE_SLOTS: u32 = 512;
 pub struct Runtime {
     pub engine: Engine,
     pub linker: Linker<PluginState>,
+    /// Whether instances come from the pooling allocator (else allocated on demand).
+    pub pooling: bool,
 }
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
@@ -42,9 +44,14 @@ pub fn runtime() -> Result<&'static Runtime, String> {
         .map_err(Clone::clone)
 }
 
+/// The runtime if it was started successfully, without starting it.
+pub fn started() -> Option<&'static Runtime> {
+    RUNTIME.get().and_then(|r| r.as_ref().ok())
+}
+
 fn build() -> wasmtime::Result<Runtime> {
-    let engine = match Engine::new(&config(Some(pooling()))) {
-        Ok(engine) => engine,
+    let (engine, pooling) = match Engine::new(&config(Some(pooling()))) {
+        Ok(engine) => (engine, true),
         // The pool reserves ~2 TiB of address space up front; where that is refused (a
         // `ulimit -v`, valgrind, some sandboxes) plugins still run, each instance allocated
         // when created. Memory limits hold either way: every store has its own limiter.
@@ -53,7 +60,7 @@ fn build() -> wasmtime::Result<Runtime> {
                 error = %format!("{e:#}"),
                 "Wasm instance pool unavailable; allocating plugin instances on demand"
             );
-            Engine::new(&config(None))?
+            (Engine::new(&config(None))?, false)
         }
     };
     let mut linker = Linker::new(&engine);
@@ -74,7 +81,11 @@ fn build() -> wasmtime::Result<Runtime> {
                 std::thread::sleep(TICK);
             }
         })?;
-    Ok(Runtime { engine, linker })
+    Ok(Runtime {
+        engine,
+        linker,
+        pooling,
+    })
 }
 
 fn pooling() -> PoolingAllocationConfig {

@@ -36,6 +36,12 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::runtime_state::RuntimeState;
 
+/// Whether plugin instances come from the pooling allocator; `None` until a plugin was
+/// loaded (the runtime starts on first use).
+pub fn pooling_allocator() -> Option<bool> {
+    engine::started().map(|rt| rt.pooling)
+}
+
 /// Compiles every plugin a config uses, parallel to `config.plugins` (`None`: unused).
 pub fn load_all(
     config: &Config,
