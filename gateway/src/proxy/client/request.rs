@@ -255,22 +255,17 @@ pub fn host_name_len(value: &[u8]) -> Option<usize> {
     let host_len = if value.first() == Some(&b'[') {
         let close = value.iter().position(|b| *b == b']')?;
         let literal = &value[1..close];
-        if literal.is_empty()
-            || !literal
-                .iter()
-                .all(|b| b.is_ascii_hexdigit() || b":.".contains(b))
-        {
+        if literal.is_empty() || !literal.iter().all(|&b| HOST_CLASS[b as usize] & V6 != 0) {
             return None;
         }
         close + 1
     } else {
-        let len = value.iter().position(|b| *b == b':').unwrap_or(value.len());
-        let name = &value[..len];
-        if name.is_empty()
-            || !name
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b))
-        {
+        // One pass, one table load per byte: this runs on every request.
+        let len = value
+            .iter()
+            .position(|&b| HOST_CLASS[b as usize] & NAME == 0)
+            .unwrap_or(value.len());
+        if len == 0 {
             return None;
         }
         len
@@ -283,6 +278,25 @@ pub fn host_name_len(value: &[u8]) -> Option<usize> {
         _ => None,
     }
 }
+
+/// Byte classes of a host: `NAME` for a reg-name or IPv4 byte, `V6` for an IPv6 literal's.
+const NAME: u8 = 1;
+const V6: u8 = 2;
+const HOST_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            table[b] |= NAME;
+        }
+        if c.is_ascii_hexdigit() || matches!(c, b':' | b'.') {
+            table[b] |= V6;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// The span of the host to route on: no `:port`, no trailing dot (`example.com.` names
 /// `example.com`). The value was checked by [`host_name_len`].
