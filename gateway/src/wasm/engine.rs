@@ -95,9 +95,10 @@ fn pooling() -> PoolingAllocationConfig {
         .total_memories(INSTANCE_SLOTS)
         .total_tables(INSTANCE_SLOTS * 2)
         .total_stacks(INSTANCE_SLOTS)
-        // componentize-py components hold 38 core instances (CPython, libc, the bindings,
-        // WASI adapters), componentize-js ones 10-20 memories+tables: limits sized for what
-        // standard toolchains produce, not for hand-made Rust components.
+        // Sized for what standard toolchains produce, not for lean Rust components: a default
+        // componentize-py 0.25 build instantiates 14 core modules (CPython, libc, bindings,
+        // adapters; apps with native extensions have been seen at 38), componentize-js 0.23
+        // 4; the old limit of 16 left no room.
         .max_core_instances_per_component(64)
         .max_memories_per_component(4)
         .max_tables_per_component(16)
