@@ -14,19 +14,23 @@ use switchyard_tests::{Client, TestGateway, Upstream, polyglot};
 
 /// A gateway whose one service is balanced by the component at `wasm`.
 fn balanced_by(wasm: &Path, ups: &[Upstream; 3], config: &str) -> TestGateway {
+    try_balanced_by(wasm, ups, config).expect("the plugin loads")
+}
+
+/// Like [`balanced_by`]; the error is why the gateway did not start.
+fn try_balanced_by(wasm: &Path, ups: &[Upstream; 3], config: &str) -> Result<TestGateway, String> {
     let list: Vec<String> = ups
         .iter()
         .map(|u| format!("{{ addr = \"{}\" }}", u.addr))
         .collect();
-    let gw = TestGateway::start_with_plugins_from(
+    TestGateway::start_with_plugins_from(
         &format!(
             "[[route]]\nservice = \"web\"\n[service.web]\nbalancer = {{ plugin = \"lb\" }}\n\
              upstreams = [{}]\n[plugin.lb]\npath = \"lb.wasm\"\nconfig = \"{config}\"\n",
             list.join(", ")
         ),
         &[(wasm, "lb.wasm")],
-    );
-    gw.expect("the plugin loads")
+    )
 }
 
 /// 30 requests are spread 10/10/10 in upstream order, and the plugin never failed.
@@ -90,18 +94,7 @@ async fn a_default_python_build_balances() {
 async fn an_init_that_throws_is_reported_by_its_message_not_as_a_timeout() {
     let wasm = polyglot::js("round-robin/balancer.js", "balancer-plugin");
     let ups = three();
-    let list: Vec<String> = ups
-        .iter()
-        .map(|u| format!("{{ addr = \"{}\" }}", u.addr))
-        .collect();
-    let refused = TestGateway::start_with_plugins_from(
-        &format!(
-            "[[route]]\nservice = \"web\"\n[service.web]\nbalancer = {{ plugin = \"lb\" }}\n\
-             upstreams = [{}]\n[plugin.lb]\npath = \"lb.wasm\"\nconfig = \"no-such-mode\"\n",
-            list.join(", ")
-        ),
-        &[(&wasm, "lb.wasm")],
-    );
+    let refused = try_balanced_by(&wasm, &ups, "no-such-mode");
     let Err(message) = refused else {
         panic!("a config the plugin's init throws on was accepted");
     };
