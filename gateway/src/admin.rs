@@ -120,10 +120,20 @@ fn status(shared: &Shared) -> serde_json::Value {
         "workers": shared.workers,
         "listen": shared.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "reloads": { "ok": ok, "failed": failed, "last": *shared.last_reload.lock() },
-        "routes": snapshot.config.routes.iter().map(|r| json!({"name": r.name, "service": snapshot.config.services[r.service].name})).collect::<Vec<_>>(),
+        "routes": snapshot.config.routes.iter().map(|r| route_status(&snapshot.config, r)).collect::<Vec<_>>(),
         "services": services,
         "plugins": plugins(&snapshot),
     })
+}
+
+fn route_status(
+    config: &crate::config::Config,
+    route: &crate::config::RouteConfig,
+) -> serde_json::Value {
+    match route.service() {
+        Some(i) => json!({"name": route.name, "service": config.services[i].name}),
+        None => json!({"name": route.name, "redirect": true}),
+    }
 }
 
 fn plugins(snapshot: &crate::snapshot::Snapshot) -> Vec<serde_json::Value> {

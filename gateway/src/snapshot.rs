@@ -9,12 +9,15 @@ use switchyard_plugins::{Affinity, Balancer, Failover, NoRetry, Router, Target, 
 
 use crate::config::{BalancerChoice, Config, FailoverChoice, HashKey, Timeouts};
 use crate::pins::PinTable;
+use crate::proxy::route::RouteIndex;
 use crate::runtime_state::{PoolKey, RuntimeState};
 use crate::wasm::{self, LoadedPlugin, PluginError, UpstreamInfo};
 
 pub struct Snapshot {
     pub generation: u64,
     pub config: Config,
+    /// Finds the route of a request in `config.routes`.
+    pub routes: RouteIndex,
     /// Parallel to `config.routes`: the router plugin of each route that names one.
     pub routers: Vec<Option<Box<dyn Router>>>,
     /// Parallel to `config.services`.
@@ -162,6 +165,7 @@ impl Snapshot {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Snapshot {
             generation,
+            routes: RouteIndex::new(&config.routes),
             config,
             routers,
             services,
@@ -242,6 +246,7 @@ impl Snapshot {
                 plugin_cache: Default::default(),
                 warnings: Vec::new(),
             },
+            routes: RouteIndex::default(),
             routers: Vec::new(),
             services: Vec::new(),
             plugins: Vec::new(),

@@ -4,7 +4,8 @@
 #
 # Proxies, each listening on its own port, all round robin over the same 3 upstreams unless
 # named otherwise: nginx 18081, haproxy 18082, switchyard 18083, sy-native (least_conn)
-# 18084, sy-wasm (the least-loaded Wasm plugin) 18085.
+# 18084, sy-wasm (the least-loaded Wasm plugin) 18085; sy-hosts-first 18086 and
+# sy-hosts-last 18087: 2,000 host routes (a tenant each), asked for the first or last host.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 for tool in nginx haproxy wrk taskset "$@"; do
@@ -17,7 +18,11 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-declare -A PORT=([nginx]=18081 [haproxy]=18082 [switchyard]=18083 [sy-native]=18084 [sy-wasm]=18085)
+declare -A PORT=([nginx]=18081 [haproxy]=18082 [switchyard]=18083 [sy-native]=18084 [sy-wasm]=18085
+                 [sy-hosts-first]=18086 [sy-hosts-last]=18087)
+declare -A HOST=([sy-hosts-first]=tenant1.example.com [sy-hosts-last]=tenant2000.example.com)
+# The wrk/curl arguments that name the Host proxy $1 is asked for, one per line (none: the URL's).
+host_args() { if [[ -n ${HOST[$1]:-} ]]; then printf -- '-H\nHost: %s\n' "${HOST[$1]}"; fi; }
 
 cat > "$work/upstreams.conf" <<CONF
 worker_processes 1; daemon off; pid $work/up.pid; error_log stderr error;
@@ -77,6 +82,11 @@ sed -e 's/18083/18084/' -e 's/"round_robin"/"least_conn"/' "$work/switchyard.tom
 cp target/wasm-plugins/wasm32-wasip2/release/least_loaded.wasm "$work/least_loaded.wasm"
 sed -e 's/18083/18085/' -e 's/"round_robin"/{ plugin = "lb" }/' "$work/switchyard.toml" > "$work/sy-wasm.toml"
 printf '[plugin.lb]\npath = "least_loaded.wasm"\n' >> "$work/sy-wasm.toml"
+for which in first last; do
+  { printf 'listen = ["127.0.0.1:%s"]\nadmin = "off"\nworkers = 1\n' "${PORT[sy-hosts-$which]}"
+    for i in $(seq 2000); do printf '[[route]]\nhost = "tenant%d.example.com"\nservice = "up"\n' "$i"; done
+    sed -n '/^\[service.up\]/,$p' "$work/switchyard.toml"; } > "$work/sy-hosts-$which.toml"
+done
 
 # The command line that runs proxy $1 in the foreground.
 proxy_command() {
@@ -90,6 +100,7 @@ proxy_command() {
 
 # Waits (bounded) until proxy $1 answers; $2 is the number of 0.2 s tries.
 wait_for() {
-  for _ in $(seq "${2:-100}"); do curl -sf -o /dev/null "http://127.0.0.1:${PORT[$1]}/" && return 0; sleep 0.2; done
+  local host; mapfile -t host < <(host_args "$1")
+  for _ in $(seq "${2:-100}"); do curl -sf -o /dev/null "${host[@]}" "http://127.0.0.1:${PORT[$1]}/" && return 0; sleep 0.2; done
   echo "$1 did not start answering on port ${PORT[$1]}" >&2; return 1
 }

@@ -4,7 +4,9 @@
 //!   while "holding" waits until released;
 //! - `/sink`: reads the request body to the end and answers the byte count;
 //! - `/source/N`: streams N bytes in 64 KiB chunks;
-//! - `/headers`: answers the request headers it received, one `name: value` per line.
+//! - `/headers`: answers the request headers it received, one `name: value` per line;
+//! - `/echo` and below: answers what it received, `METHOD TARGET` then the headers as
+//!   `/headers` does, with `x-upstream-note: from-upstream` among its response headers.
 //!
 //! Every answer names the request target it received in `x-received-target`.
 
@@ -156,6 +158,22 @@ async fn respond(state: Arc<State>, req: Request<Incoming>) -> Result<Response<B
     if let Some(n) = path.strip_prefix("/source/") {
         let total: usize = n.parse().unwrap_or(0);
         return Ok(stream_bytes(&state.name, total));
+    }
+    if path == "/echo" || path.starts_with("/echo/") {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or_else(String::new, ToString::to_string);
+        let mut lines = format!("{} {target}\n", req.method());
+        for (k, v) in req.headers() {
+            lines.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("?")));
+        }
+        let mut response = text(&state.name, lines);
+        response.headers_mut().insert(
+            "x-upstream-note",
+            http::HeaderValue::from_static("from-upstream"),
+        );
+        return Ok(response);
     }
     if path == "/headers" {
         let lines: String = req

@@ -8,6 +8,7 @@ mod edge;
 mod error;
 mod plugins;
 mod raw;
+mod transform;
 mod validate;
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub use plugins::{
     DEFAULT_INIT_DEADLINE as DEFAULT_PLUGIN_INIT_DEADLINE, DEFAULT_MEMORY as DEFAULT_PLUGIN_MEMORY,
     MAX_MEMORY as MAX_PLUGIN_MEMORY,
 };
+pub use transform::{HeaderEdits, LocationPart, PathRewrite, Redirect, Transform};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -55,10 +57,28 @@ pub struct RouteConfig {
     /// Empty: any method.
     pub methods: Vec<Method>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Index into [`Config::services`]: where the route sends, and the router's fallback.
-    pub service: usize,
+    pub target: RouteTarget,
     /// A router plugin (index into [`Config::plugins`]) that picks the service per request.
     pub router: Option<usize>,
+    /// Path and header changes; `None` (the common case) costs the data path nothing.
+    pub transform: Option<Box<Transform>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// Index into [`Config::services`]: where the route sends, and the router's fallback.
+    Service(usize),
+    /// The route answers itself.
+    Redirect(Redirect),
+}
+
+impl RouteConfig {
+    pub fn service(&self) -> Option<usize> {
+        match self.target {
+            RouteTarget::Service(i) => Some(i),
+            RouteTarget::Redirect(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::transform::{RawHeaderEdits, RawRedirect};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -110,9 +112,23 @@ pub struct RawRoute {
     pub methods: Vec<Spanned<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
-    pub service: Spanned<String>,
+    /// Required unless the route redirects.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
     #[serde(default)]
     pub router: Option<RawPolicy>,
+    #[serde(default)]
+    pub strip_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub rewrite_path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub request_headers: Option<RawHeaderEdits>,
+    #[serde(default)]
+    pub response_headers: Option<RawHeaderEdits>,
+    #[serde(default)]
+    pub add_request_id: bool,
+    #[serde(default)]
+    pub redirect: Option<RawRedirect>,
 }
 
 #[derive(Debug, Deserialize)]

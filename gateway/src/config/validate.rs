@@ -12,10 +12,11 @@ use toml::Spanned;
 
 use super::plugins::{self, PolicyRef};
 use super::raw::{RawConfig, RawRoute, RawService, RawTimeouts};
+use super::transform::{self, RawRouteTransform};
 use super::{
     AffinityConfig, BalancerChoice, Config, ConfigError, FailoverChoice, HashKey, HostMatch,
-    PathMatch, PluginConfig, PolicyKind, RetryConfig, RouteConfig, ServiceConfig, Timeouts,
-    UpstreamConfig,
+    PathMatch, PluginConfig, PolicyKind, RetryConfig, RouteConfig, RouteTarget, ServiceConfig,
+    Timeouts, UpstreamConfig,
 };
 
 /// The admin listener when the file does not say otherwise: loopback only.
@@ -386,24 +387,19 @@ fn route_config(
         .name
         .as_ref()
         .map_or_else(|| format!("route-{}", index + 1), |n| n.get_ref().clone());
-    let service = match services
-        .iter()
-        .position(|s| &s.name == raw.service.get_ref())
-    {
-        Some(i) => i,
-        None => {
-            let known: Vec<_> = services.iter().map(|s| s.name.as_str()).collect();
-            let known = if known.is_empty() {
-                "none are defined".to_owned()
-            } else {
-                known.join(", ")
-            };
+    let target = match (&raw.service, &raw.redirect) {
+        (Some(service), None) => RouteTarget::Service(service_index(cx, &name, service, services)?),
+        (None, Some(redirect)) => RouteTarget::Redirect(transform::redirect(cx, redirect)?),
+        (Some(service), Some(_)) => {
             return cx.err_at(
-                &raw.service,
-                format!(
-                    "route `{name}` names service `{}`, which is not defined; services: {known}",
-                    raw.service.get_ref()
-                ),
+                service,
+                format!("route `{name}` both redirects and names a service; keep one"),
+            );
+        }
+        (None, None) => {
+            return cx.err(
+                raw.name.as_ref().map(Spanned::span),
+                format!("route `{name}` needs a `service` to send to (or a `redirect`)"),
             );
         }
     };
@@ -456,15 +452,58 @@ fn route_config(
             PolicyRef::Native(_) => None,
         },
     };
+    if let (Some(at), RouteTarget::Redirect(_)) = (&raw.router, &target) {
+        return cx.err_at(
+            at,
+            format!("route `{name}` redirects, so it cannot also have a router"),
+        );
+    }
+    let transform = transform::transform(
+        cx,
+        &name,
+        &path,
+        RawRouteTransform {
+            strip_prefix: raw.strip_prefix.as_ref(),
+            rewrite_path: raw.rewrite_path.as_ref(),
+            request_headers: raw.request_headers.as_ref(),
+            response_headers: raw.response_headers.as_ref(),
+            add_request_id: raw.add_request_id,
+        },
+    )?;
     Ok(RouteConfig {
         name,
         host,
         path,
         methods,
         headers,
-        service,
+        target,
         router,
+        transform,
     })
+}
+
+fn service_index(
+    cx: &Ctx<'_>,
+    route: &str,
+    raw: &Spanned<String>,
+    services: &[ServiceConfig],
+) -> Result<usize, ConfigError> {
+    if let Some(i) = services.iter().position(|s| &s.name == raw.get_ref()) {
+        return Ok(i);
+    }
+    let known: Vec<_> = services.iter().map(|s| s.name.as_str()).collect();
+    let known = if known.is_empty() {
+        "none are defined".to_owned()
+    } else {
+        known.join(", ")
+    };
+    cx.err_at(
+        raw,
+        format!(
+            "route `{route}` names service `{}`, which is not defined; services: {known}",
+            raw.get_ref()
+        ),
+    )
 }
 
 fn host_match(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<HostMatch, ConfigError> {
@@ -532,7 +571,7 @@ fn warnings(
     // A router plugin may send anywhere, so no service is provably unused then.
     let routers = routes.iter().any(|r| r.router.is_some());
     for (i, s) in services.iter().enumerate() {
-        if !routers && !routes.iter().any(|r| r.service == i) {
+        if !routers && !routes.iter().any(|r| r.service() == Some(i)) {
             out.push(format!("service `{}` is not used by any route", s.name));
         }
     }

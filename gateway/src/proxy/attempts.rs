@@ -57,7 +57,7 @@ pub async fn run(
                     head,
                     body: response,
                     in_flight,
-                    set_cookie: decision.set_cookie,
+                    additions: decision.additions,
                 });
             }
             Err(e) if e.is_client_fault() => {
@@ -96,7 +96,7 @@ pub async fn run(
                     head,
                     body: response,
                     in_flight,
-                    set_cookie: decision.set_cookie,
+                    additions: decision.additions,
                 });
             }
             (None, Err(e)) => return refuse(Refusal::for_error(&e)),

@@ -11,6 +11,8 @@ use super::date::write_date_field;
 use super::fields::{Role, connection_listed, role, underscored_forwarding};
 use super::h1::head::ResponseFraming;
 use super::h1::{Head, RequestFraming};
+use super::respond::ResponseAdditions;
+use super::transform::RequestOverlay;
 use super::wire::push_decimal;
 
 fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -65,9 +67,9 @@ pub struct Forwarded<'a> {
 }
 
 /// Writes the request the upstream receives into `out`: origin-form `target`, HTTP/1.1,
-/// the end-to-end fields, `X-Forwarded-*`, the body's framing. Returns whether the request
-/// named no host (HTTP/1.0 without Host), in which case the head is left open for each
-/// attempt to name its upstream.
+/// the end-to-end fields (with the route's `overlay` applied), `X-Forwarded-*`, the body's
+/// framing. Returns whether the request named no host (HTTP/1.0 without Host), in which
+/// case the head is left open for each attempt to name its upstream.
 pub fn write_upstream(
     out: &mut Vec<u8>,
     req: &RequestHead,
@@ -75,6 +77,7 @@ pub fn write_upstream(
     fields: &[FieldSpan],
     by: &Forwarded<'_>,
     framing: RequestFraming,
+    overlay: Option<&RequestOverlay<'_>>,
 ) -> bool {
     out.clear();
     out.extend_from_slice(req.method.as_str().as_bytes());
@@ -87,8 +90,10 @@ pub fn write_upstream(
     } else {
         Vec::new()
     };
-    // An absolute-form target names the host; the Host field is replaced by it.
-    let authority = req.authority();
+    // An absolute-form target names the host; the Host field is replaced by it. A route
+    // that sets `host` replaces both.
+    let host_set = overlay.is_some_and(RequestOverlay::sets_host);
+    let authority = req.authority().filter(|_| !host_set);
     let mut prior_forwarded_for = None::<Vec<u8>>;
     let (mut passed_proto, mut passed_host) = (false, false);
     for span in fields {
@@ -98,7 +103,8 @@ pub fn write_upstream(
             Role::EndToEnd
                 if (by.drop_underscored && name.contains(&b'_'))
                     || underscored_forwarding(name) => {}
-            Role::Host if authority.is_some() => {}
+            Role::Host if authority.is_some() || host_set => {}
+            Role::EndToEnd if overlay.is_some_and(|o| o.drops(name)) => {}
             Role::EndToEnd | Role::Host | Role::Date => pass_on(out, &req.raw, span),
             // Answered here: the gateway sends `100 Continue` itself as it reads the body.
             Role::Expect if req.expect_continue => {}
@@ -132,6 +138,14 @@ pub fn write_upstream(
     if let Some(authority) = authority {
         field(out, b"host", authority);
     }
+    if let Some(overlay) = overlay {
+        for (name, value) in overlay.edits.written() {
+            field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        if let Some(id) = overlay.request_id {
+            field(out, b"x-request-id", id.as_bytes());
+        }
+    }
     out.extend_from_slice(b"x-forwarded-for: ");
     if let Some(prior) = prior_forwarded_for {
         out.extend_from_slice(&prior);
@@ -150,7 +164,7 @@ pub fn write_upstream(
         RequestFraming::Length(n) => content_length(out, n),
         RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
-    let host_missing = req.named_host().is_none();
+    let host_missing = req.named_host().is_none() && !host_set;
     if !host_missing {
         out.extend_from_slice(b"\r\n");
     }
@@ -181,15 +195,16 @@ impl ClientFraming {
     }
 }
 
-/// Writes the response head the client receives into `out`.
+/// Writes the response head the client receives into `out`, with what the gateway adds.
 pub fn write_client(
     out: &mut Vec<u8>,
     head: &Head,
     fields: &[FieldSpan],
     framing: ClientFraming,
-    set_cookie: Option<&[u8]>,
+    additions: &ResponseAdditions,
     connection: Option<&str>,
 ) {
+    let overlay = additions.overlay.as_deref();
     status_line(out, head.status, head.reason());
     let headers = Headers::new(&head.raw, fields);
     let listed = if head.connection_lists_fields {
@@ -214,7 +229,13 @@ pub fn write_client(
                 }
             }
             _ if !listed.is_empty() && listed.iter().any(|l| l.eq_ignore_ascii_case(name)) => {}
+            _ if overlay.is_some_and(|o| o.drops(name)) => {}
             _ => pass_on(out, &head.raw, span),
+        }
+    }
+    if let Some(overlay) = overlay {
+        for (name, value) in overlay.written() {
+            field(out, name, value);
         }
     }
     if !head.dated {
@@ -226,8 +247,8 @@ pub fn write_client(
         ClientFraming::Length(n) => content_length(out, n),
         ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
-    if let Some(cookie) = set_cookie {
-        field(out, b"set-cookie", cookie);
+    if let Some(cookie) = &additions.set_cookie {
+        field(out, b"set-cookie", cookie.as_bytes());
     }
     if let Some(connection) = connection {
         field(out, b"connection", connection.as_bytes());
@@ -273,7 +294,8 @@ mod tests {
             trusted_peer,
             drop_underscored: true,
         };
-        let host_missing = write_upstream(&mut out, &head, head.target(), &fields, &by, framing);
+        let host_missing =
+            write_upstream(&mut out, &head, head.target(), &fields, &by, framing, None);
         (String::from_utf8(out).unwrap(), host_missing)
     }
 
@@ -326,14 +348,11 @@ mod tests {
             .unwrap();
         let mut out = Vec::new();
         let framing = ClientFraming::of(&head, http10);
-        write_client(
-            &mut out,
-            &head,
-            &fields,
-            framing,
-            cookie.map(str::as_bytes),
-            None,
-        );
+        let additions = ResponseAdditions {
+            set_cookie: cookie.map(|c| http::HeaderValue::from_str(c).unwrap()),
+            overlay: None,
+        };
+        write_client(&mut out, &head, &fields, framing, &additions, None);
         String::from_utf8(out).unwrap()
     }
 

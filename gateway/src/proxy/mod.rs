@@ -17,7 +17,8 @@ mod path;
 mod pick;
 pub mod pool;
 mod respond;
-mod route;
+pub(crate) mod route;
+mod transform;
 mod wire;
 
 use std::net::SocketAddr;
@@ -33,8 +34,10 @@ use client::{ClientBody, RequestHead};
 use deadline::ReusedTimer;
 use h1::UpstreamRequest;
 use headers::Forwarded;
-use respond::{Refusal, Reply, Upstreamed, refuse};
+use respond::{Refusal, Reply, ResponseAdditions, Upstreamed, refuse};
+use transform::{RequestOverlay, ResponseOverlay};
 
+use crate::config::RouteTarget;
 use crate::snapshot::Snapshot;
 
 /// What the proxy keeps per client connection.
@@ -78,10 +81,11 @@ pub struct Exchange<'x, 'c> {
 
 /// Where a request goes, decided under one snapshot load.
 struct Decision {
+    route: usize,
     service: usize,
     upstream: usize,
-    /// A new affinity pin's cookie for the client.
-    set_cookie: Option<HeaderValue>,
+    /// A new affinity pin's cookie, the route's response overlay.
+    additions: ResponseAdditions,
 }
 
 /// A request answered before reaching an upstream.
@@ -126,7 +130,7 @@ pub async fn handle(
         client_ip,
         headers,
     };
-    let decision = match decide(&snapshot, ip_hash, &view, path) {
+    let mut decision = match decide(&snapshot, ip_hash, &view, path) {
         Ok(d) => d,
         Err(Early::Refuse(why)) => return refuse(why),
         Err(Early::Local(answer)) => return respond::local(answer),
@@ -138,14 +142,43 @@ pub async fn handle(
         trusted_peer,
         drop_underscored: rules.drop_underscored,
     };
-    let host_missing = headers::write_upstream(
-        x.upstream_head,
-        req,
-        &target,
-        x.request_fields,
-        &by,
-        framing,
-    );
+    let host_missing = match snapshot.config.routes[decision.route].transform.as_deref() {
+        None => headers::write_upstream(
+            x.upstream_head,
+            req,
+            &target,
+            x.request_fields,
+            &by,
+            framing,
+            None,
+        ),
+        Some(transform) => {
+            let rewritten = transform::rewritten_target(transform, &target);
+            let request_id = transform::request_id(transform, &view.headers);
+            let overlay = RequestOverlay {
+                edits: &transform.request_headers,
+                request_id: request_id
+                    .as_ref()
+                    .filter(|(_, new)| *new)
+                    .map(|(id, _)| id),
+            };
+            if !transform.response_headers.is_empty() || request_id.is_some() {
+                decision.additions.overlay = Some(Box::new(ResponseOverlay {
+                    edits: Arc::clone(&transform.response_headers),
+                    request_id: request_id.as_ref().map(|(id, _)| id.clone()),
+                }));
+            }
+            headers::write_upstream(
+                x.upstream_head,
+                req,
+                rewritten.as_deref().unwrap_or(&target),
+                x.request_fields,
+                &by,
+                framing,
+                Some(&overlay),
+            )
+        }
+    };
     drop(target);
     let upstream_req = UpstreamRequest {
         method: &req.method,
@@ -189,7 +222,7 @@ pub async fn handle(
                 head,
                 body,
                 in_flight,
-                set_cookie: decision.set_cookie,
+                additions: decision.additions,
             })
         }
         Err(e) if e.is_client_fault() => {
@@ -211,10 +244,21 @@ fn decide(
     view: &RequestView<'_>,
     path: &str,
 ) -> Result<Decision, Early> {
-    let Some(route) = route::find(&snapshot.config.routes, view, path) else {
+    let Some(route) = snapshot.routes.find(&snapshot.config.routes, view, path) else {
         return Err(Early::Refuse(Refusal::NoRoute));
     };
-    let own = snapshot.config.routes[route].service;
+    let own = match &snapshot.config.routes[route].target {
+        RouteTarget::Service(i) => *i,
+        RouteTarget::Redirect(redirect) => {
+            return Err(Early::Local(transform::redirect(
+                redirect,
+                snapshot.config.routes[route].transform.as_deref(),
+                view.host,
+                view.path_and_query,
+                &view.headers,
+            )));
+        }
+    };
     let service_index = match snapshot.routers.get(route).and_then(Option::as_ref) {
         None => own,
         Some(router) => match router.route(view) {
@@ -240,9 +284,10 @@ fn decide(
                 let pinned = affinity.pins.get(&key, now);
                 if let Some(upstream) = pinned.and_then(|id| pick::pinned(service, &id)) {
                     return Ok(Decision {
+                        route,
                         service: service_index,
                         upstream,
-                        set_cookie: None,
+                        additions: ResponseAdditions::default(),
                     });
                 }
                 new_pin = Some((key, now));
@@ -262,8 +307,12 @@ fn decide(
         _ => None,
     };
     Ok(Decision {
+        route,
         service: service_index,
         upstream,
-        set_cookie,
+        additions: ResponseAdditions {
+            set_cookie,
+            overlay: None,
+        },
     })
 }

@@ -6,6 +6,7 @@ use http::{HeaderValue, StatusCode};
 use switchyard_plugins::{InFlight, LocalResponse};
 
 use super::h1::{Head, ResponseBody};
+use super::transform::ResponseOverlay;
 
 #[expect(
     clippy::large_enum_variant,
@@ -22,8 +23,16 @@ pub struct Upstreamed {
     pub body: ResponseBody,
     /// The upstream counts the request as in flight until the body has passed.
     pub in_flight: InFlight,
+    pub additions: ResponseAdditions,
+}
+
+/// What the gateway adds to an upstream's response head.
+#[derive(Default)]
+pub struct ResponseAdditions {
     /// A new affinity pin's cookie for the client.
     pub set_cookie: Option<HeaderValue>,
+    /// The route's response fields and request id; `None` for routes without them.
+    pub overlay: Option<Box<ResponseOverlay>>,
 }
 
 /// An answer the gateway gives itself. Without a `content-type` among `headers`, it is

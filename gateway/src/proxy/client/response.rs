@@ -107,7 +107,7 @@ async fn stream_upstream(
         head,
         mut body,
         in_flight,
-        set_cookie,
+        additions,
     } = upstreamed;
     let framing = ClientFraming::of(&head, to.http10);
     let keep_alive = to.keep_alive && framing != ClientFraming::UntilClose;
@@ -116,7 +116,7 @@ async fn stream_upstream(
         &head,
         fields,
         framing,
-        set_cookie.as_ref().map(http::HeaderValue::as_bytes),
+        &additions,
         to.connection_field(keep_alive),
     );
     // The head's bytes share the upstream read buffer's allocation: let it go for reuse.
