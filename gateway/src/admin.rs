@@ -119,6 +119,12 @@ fn status(shared: &Shared) -> serde_json::Value {
         "uptime_secs": shared.started.elapsed().as_secs(),
         "workers": shared.workers,
         "listen": shared.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "listeners": shared.listen.iter().zip(&shared.listener_loads).map(|(addr, load)| json!({
+            "addr": addr.to_string(),
+            "connections": load.live(),
+            "refused": load.refused(),
+        })).collect::<Vec<_>>(),
+        "max_connections": snapshot.config.max_connections,
         "reloads": { "ok": ok, "failed": failed, "last": *shared.last_reload.lock() },
         "routes": snapshot.config.routes.iter().map(|r| route_status(&snapshot.config, r)).collect::<Vec<_>>(),
         "services": services,

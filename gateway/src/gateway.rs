@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, ConfigError};
+use crate::listeners::ListenerLoad;
 use crate::reload::ReloadReport;
 use crate::runtime_state::RuntimeState;
 use crate::snapshot::Snapshot;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub(crate) started: Instant,
     pub(crate) workers: usize,
     pub(crate) listen: Vec<SocketAddr>,
+    /// Parallel to `listen`: each address's open connections, across workers.
+    pub(crate) listener_loads: Vec<Arc<ListenerLoad>>,
     source: ConfigSource,
     /// The config file and the plugin files it names; `None` when not watching.
     watch: Option<file_watch::FileWatch>,
@@ -156,6 +159,7 @@ impl Gateway {
             started: Instant::now(),
             workers: 0,
             listen: Vec::new(),
+            listener_loads: Vec::new(),
             source: options.source.clone(),
             watch: watcher,
             overrides: (options.listen.clone(), options.admin, options.workers),
@@ -176,6 +180,7 @@ impl Gateway {
             .transpose()?;
         shared.workers = workers;
         shared.listen.clone_from(&listen);
+        shared.listener_loads = listen.iter().map(|_| Arc::default()).collect();
         shared.watch_files_of(&config);
         let snapshot = Snapshot::build(config, 1, &shared.state, workers)?;
         shared.snapshots.store(Arc::new(snapshot));

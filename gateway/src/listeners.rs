@@ -3,6 +3,7 @@
 //! queue (as NGINX's `reuseport` does).
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -41,4 +42,65 @@ pub fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
+}
+
+/// The client connections of one listening address, across every worker's socket.
+#[derive(Debug, Default)]
+pub struct ListenerLoad {
+    live: AtomicUsize,
+    refused: AtomicU64,
+}
+
+impl ListenerLoad {
+    /// Counts a new connection in unless `max` are already open; the returned guard counts
+    /// it out when dropped. Beyond the cap the connection is counted as refused.
+    pub fn admit(self: &std::sync::Arc<Self>, max: Option<usize>) -> Option<Admitted> {
+        let before = self.live.fetch_add(1, Ordering::Relaxed);
+        if max.is_some_and(|max| before >= max) {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Admitted(std::sync::Arc::clone(self)))
+    }
+
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// One open client connection, counted in its listener's load until dropped.
+#[derive(Debug)]
+pub struct Admitted(std::sync::Arc<ListenerLoad>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn connections_beyond_the_cap_are_refused_and_counted() {
+        let load = Arc::new(ListenerLoad::default());
+        let first = load.admit(Some(2)).unwrap();
+        let second = load.admit(Some(2)).unwrap();
+        assert!(load.admit(Some(2)).is_none());
+        assert_eq!((load.live(), load.refused()), (2, 1));
+        drop(first);
+        let third = load.admit(Some(2)).unwrap();
+        assert_eq!(load.live(), 2);
+        drop((second, third));
+        assert_eq!(load.live(), 0);
+        assert!(load.admit(None).is_some(), "no cap");
+    }
 }

@@ -238,6 +238,7 @@ impl Snapshot {
                 listen: Vec::new(),
                 admin: None,
                 workers: 0,
+                max_connections: None,
                 client_timeout: std::time::Duration::from_secs(30),
                 requests: Default::default(),
                 routes: Vec::new(),

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::LocalSet;
 
 use crate::gateway::Shared;
+use crate::listeners::ListenerLoad;
 use crate::proxy::client::StopSignal;
 use crate::proxy::{self, ClientConn};
 
@@ -66,12 +67,14 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let connections = Rc::new(Connections::default());
-    for std_listener in listeners {
+    // The sockets are in the order of the addresses, as their loads are.
+    for (std_listener, load) in listeners.into_iter().zip(shared.listener_loads.clone()) {
         match TcpListener::from_std(std_listener) {
             Ok(l) => {
                 tokio::task::spawn_local(accept_loop(
                     Arc::clone(&shared),
                     l,
+                    load,
                     shutdown.clone(),
                     Rc::clone(&connections),
                 ));
@@ -100,6 +103,7 @@ async fn run(
 async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
+    load: Arc<ListenerLoad>,
     shutdown: watch::Receiver<bool>,
     connections: Rc<Connections>,
 ) {
@@ -108,6 +112,13 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Accepted and closed beyond the cap: a client learns at once, where a
+                    // connection left in the backlog would hang until its own timeout.
+                    let max = shared.snapshots.load().config.max_connections;
+                    let Some(admitted) = load.admit(max) else {
+                        tracing::debug!(%peer, "max_connections reached: connection closed");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let shared = Arc::clone(&shared);
                     let connections = Rc::clone(&connections);
@@ -116,6 +127,7 @@ async fn accept_loop(
                         let client = ClientConn::new(peer, "http");
                         proxy::client::serve(&shared.snapshots, &client, stream, &connections.stop)
                             .await;
+                        drop(admitted);
                         connections.live.set(connections.live.get() - 1);
                         if connections.live.get() == 0 {
                             connections.drained.notify_waiters();

@@ -393,3 +393,44 @@ async fn a_configmap_symlink_swap_reloads_within_a_second() {
         "the swapped ConfigMap was not reloaded within 1 s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_max_connections_are_closed_at_once_and_counted() {
+    let up = Upstream::start("a");
+    let gw = TestGateway::start(&format!(
+        "max_connections = 2\n[[route]]\nservice = \"web\"\n{}",
+        service_toml("web", "round_robin", &[(up.addr, 1)])
+    ));
+    // Two keep-alive connections, each with an answered request: both admitted and open.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(gw.addr()).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        open.push(stream);
+    }
+    // The third is accepted and closed without an answer (a write may already fail).
+    let mut third = TcpStream::connect(gw.addr()).await.unwrap();
+    let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), third.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "closed at once, not left waiting");
+    assert!(answer.is_empty(), "no answer beyond the cap");
+    let status = gw.status().await;
+    assert_eq!(status["max_connections"], 2);
+    assert_eq!(status["listeners"][0]["connections"], 2);
+    assert!(status["listeners"][0]["refused"].as_u64().unwrap() >= 1);
+    // A closed connection frees its place.
+    drop(open.pop());
+    let freed = switchyard_tests::eventually(Duration::from_secs(5), || async {
+        gw.status().await["listeners"][0]["connections"] == 1
+    })
+    .await;
+    assert!(freed.is_some(), "the closed connection was counted out");
+    assert_eq!(get(gw.addr(), "/", "Host: t\r\n").await.status, 200);
+}

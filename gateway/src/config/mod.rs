@@ -33,6 +33,9 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// Worker threads, one runtime and one listener socket each; 0 means one per core.
     pub workers: usize,
+    /// Client connections each listener keeps open at most (across workers); more are
+    /// accepted and closed at once, and counted. `None`: no cap but the open-file limit.
+    pub max_connections: Option<usize>,
     /// A client connection with no new request head and nothing in flight for this long is
     /// closed (idle keep-alive, slowloris).
     pub client_timeout: Duration,

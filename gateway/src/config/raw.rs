@@ -18,6 +18,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub workers: Option<Spanned<usize>>,
     #[serde(default)]
+    pub max_connections: Option<Spanned<usize>>,
+    #[serde(default)]
     pub timeouts: RawTimeouts,
     /// Parsed during validation, so a bad value is reported at its place.
     #[serde(default)]

@@ -22,6 +22,7 @@ use super::{
 /// The admin listener when the file does not say otherwise: loopback only.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 const MAX_WORKERS: usize = 1024;
+const MAX_CONNECTIONS_CAP: usize = 10_000_000;
 const MAX_WEIGHT: u32 = 10_000;
 const MAX_RETRY_ATTEMPTS: u32 = 10;
 const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
@@ -71,6 +72,18 @@ pub fn validate(
         Some(w) => *w.get_ref(),
         None => 0,
     };
+    let max_connections = match &raw.max_connections {
+        Some(m) if !(1..=MAX_CONNECTIONS_CAP).contains(m.get_ref()) => {
+            return cx.err_at(
+                m,
+                format!(
+                    "max_connections must be 1 to {MAX_CONNECTIONS_CAP} (leave it out for no cap)"
+                ),
+            );
+        }
+        Some(m) => Some(*m.get_ref()),
+        None => None,
+    };
     let client_timeout = client_timeout(&cx, raw.client_timeout.as_ref())?;
     let requests = super::edge::request_rules(&cx, &raw)?;
     let plugin_cache = match raw.plugin_cache.as_ref().map(|c| c.get_ref().as_str()) {
@@ -118,6 +131,7 @@ pub fn validate(
         listen,
         admin,
         workers,
+        max_connections,
         client_timeout,
         requests,
         routes,
