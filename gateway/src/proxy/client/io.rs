@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
+use super::spare;
 use crate::proxy::h1::socket::{self, MIN_READ, StallTimer};
 
 pub struct ClientIo {
@@ -36,6 +37,19 @@ impl ClientIo {
     pub async fn read_more(&mut self) -> io::Result<usize> {
         poll_fn(|cx| socket::poll_read_into(&self.stream, &mut self.buf, &mut self.read_size, cx))
             .await
+    }
+
+    /// [`read_more`](Self::read_more) between requests: a connection with nothing buffered
+    /// gives its read buffer back to the worker's spares while it waits, and takes one
+    /// once the socket is readable, so an idle connection holds no buffer.
+    pub async fn read_more_when_ready(&mut self) -> io::Result<usize> {
+        if self.buf.is_empty() {
+            spare::give_read_buffer(std::mem::take(&mut self.buf));
+            // The socket's own waker slot: cheaper than a `readable()` future's waiter.
+            poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
+            self.buf = spare::read_buffer();
+        }
+        self.read_more().await
     }
 
     /// [`read_more`](Self::read_more) inside a message (a body): `TimedOut` when the client

@@ -9,6 +9,7 @@ mod idle;
 mod io;
 mod request;
 mod response;
+mod spare;
 mod stop;
 
 use std::pin::pin;
@@ -42,10 +43,9 @@ const DISCARD_LIMIT: u64 = 1 << 20;
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 4 << 20;
 
-/// Buffers a connection reuses for every request.
+/// Buffers one request uses, from the worker's spares (see [`spare`]).
 #[derive(Default)]
 struct Scratch {
-    request_fields: Vec<FieldSpan>,
     response_fields: Vec<FieldSpan>,
     upstream_head: Vec<u8>,
     out: Vec<u8>,
@@ -61,14 +61,15 @@ pub async fn serve(
     // Read per connection: a reload applies to connections accepted after it.
     let client_timeout = snapshots.load().config.client_timeout;
     let mut io = ClientIo::new(stream, client_timeout);
-    let mut scratch = Scratch::default();
+    // Where the request head's fields are found: a few bytes per field, kept.
+    let mut request_fields = Vec::new();
     let mut stopped = pin!(stop.wait());
     let mut idle = IdleClock::new(client_timeout);
     let mut answered = 0u64;
     while !stop.is_stopping() {
         let waited = tokio::select! {
             biased;
-            waited = next_head(&mut io, &mut scratch.request_fields) => waited,
+            waited = next_head(&mut io, &mut request_fields) => waited,
             () = idle.unused(answered) => {
                 tracing::debug!(peer = %client.peer, "closing a client connection unused for client_timeout");
                 return;
@@ -83,11 +84,23 @@ pub async fn serve(
             }
             Err(bad) => {
                 tracing::debug!(peer = %client.peer, status = %bad.status, why = bad.why, "bad request");
-                refuse_and_close(&mut io, &mut scratch.out, bad).await;
+                refuse_and_close(&mut io, &mut Vec::new(), bad).await;
                 return;
             }
         };
-        if !exchange(snapshots, client, &mut io, &mut scratch, &head, stop).await {
+        let mut scratch = spare::scratch();
+        let kept = exchange(
+            snapshots,
+            client,
+            &mut io,
+            &mut scratch,
+            &request_fields,
+            &head,
+            stop,
+        )
+        .await;
+        spare::give_scratch(scratch);
+        if !kept {
             let _ = io.stream.shutdown().await;
             return;
         }
@@ -101,6 +114,7 @@ async fn exchange(
     client: &ClientConn,
     io: &mut ClientIo,
     scratch: &mut Scratch,
+    request_fields: &[FieldSpan],
     head: &RequestHead,
     stop: &StopSignal,
 ) -> bool {
@@ -110,7 +124,7 @@ async fn exchange(
         client,
         super::Exchange {
             request: head,
-            request_fields: &scratch.request_fields,
+            request_fields,
             body: &mut body,
             response_fields: &mut scratch.response_fields,
             upstream_head: &mut scratch.upstream_head,
@@ -142,7 +156,7 @@ async fn next_head(
             return Ok(Some(head));
         }
         let before = io.buf.len();
-        match io.read_more().await {
+        match io.read_more_when_ready().await {
             Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
         }
