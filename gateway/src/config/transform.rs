@@ -10,7 +10,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::validate::Ctx;
+use super::validate::{Ctx, path_text};
 use super::{ConfigError, PathMatch};
 
 /// Fields the gateway writes itself (framing, connection management, who asked): a
@@ -195,7 +195,7 @@ pub(super) fn transform(
                 format!("route `{route}` sets both strip_prefix and rewrite_path; keep one"),
             );
         }
-        (Some(prefix), None) => Some(PathRewrite::Strip(path_value(cx, prefix)?)),
+        (Some(prefix), None) => Some(PathRewrite::Strip(path_text(cx, prefix)?)),
         (None, Some(with)) => {
             let matched = match matched {
                 PathMatch::Prefix(p) | PathMatch::Exact(p) => p.clone(),
@@ -211,7 +211,7 @@ pub(super) fn transform(
             };
             Some(PathRewrite::ReplaceMatched {
                 matched,
-                with: path_value(cx, with)?,
+                with: path_text(cx, with)?,
             })
         }
         (None, None) => None,
@@ -223,17 +223,6 @@ pub(super) fn transform(
         add_request_id: raw.add_request_id,
     };
     Ok((transform != Transform::default()).then(|| Box::new(transform)))
-}
-
-fn path_value(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<String, ConfigError> {
-    let p = raw.get_ref();
-    if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
-        return cx.err_at(
-            raw,
-            format!("`{p}` must be a path: start with `/`, hold no query, fragment or space"),
-        );
-    }
-    Ok(p.clone())
 }
 
 fn edits(

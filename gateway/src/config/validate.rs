@@ -543,7 +543,7 @@ fn host_match(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<HostMatch, ConfigEr
     })
 }
 
-fn path_text(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<String, ConfigError> {
+pub(super) fn path_text(cx: &Ctx<'_>, raw: &Spanned<String>) -> Result<String, ConfigError> {
     let p = raw.get_ref();
     if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
         return cx.err_at(
